@@ -1,0 +1,31 @@
+# Two commands: `make run` (the service with a demo) and `make test` (every test).
+# Builds share one target directory outside the clone, so CI and fresh clones reuse it.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/renkei/target
+BIN := $(CARGO_TARGET_DIR)/debug
+
+.PHONY: run test services build schema fmt lint
+
+services:
+	@bash scripts/services.sh
+
+build:
+	cargo build --workspace --bins
+
+## make run: PostgreSQL + Redis (installed and started if need be), migrations, demo data, the API
+## and the worker; prints the GraphiQL address and a token per role.
+run: services build
+	@bash scripts/run.sh
+
+## make test: the same services, then every test against them.
+test: services
+	@bash scripts/test.sh
+
+## Regenerate graphql/schema.graphql from the code.
+schema: build
+	$(BIN)/renkei-api schema > graphql/schema.graphql
+
+fmt:
+	cargo fmt --all
+
+lint:
+	cargo clippy --workspace --all-targets -- -D warnings

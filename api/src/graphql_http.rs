@@ -1,0 +1,339 @@
+//! GraphQL over HTTP, as the GraphQL-over-HTTP specification describes it: POST with a JSON body,
+//! GET for queries only, `application/graphql-response+json` (with 4xx for requests that fail to
+//! parse or validate) when the client accepts it, `application/json` otherwise. Our own handler,
+//! because juniper_actix's runs mutations over GET and panics on malformed variables.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures::StreamExt;
+use juniper::{GraphQLError, InputValue, OperationType, ValidatedOperation, Variables};
+use renkei_core::{Error as DomainError, ErrorCode, Principal};
+use renkei_graphql::{Context, REQUEST_ID};
+use serde_json::{Map, Value, json};
+
+use crate::AppState;
+
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+
+/// The media type the client asked for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    /// `application/graphql-response+json`: request errors get 4xx statuses.
+    GraphqlResponse,
+    /// Legacy `application/json`: every well-formed request gets 200.
+    Json,
+}
+
+impl Answer {
+    fn content_type(self) -> &'static str {
+        match self {
+            Answer::GraphqlResponse => "application/graphql-response+json; charset=utf-8",
+            Answer::Json => "application/json; charset=utf-8",
+        }
+    }
+}
+
+fn negotiate(req: &HttpRequest) -> Option<Answer> {
+    let Some(accept) = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return Some(Answer::Json);
+    };
+    let types: Vec<&str> = accept.split(',').map(|t| t.split(';').next().unwrap_or("").trim()).collect();
+    if types.contains(&GRAPHQL_RESPONSE) {
+        Some(Answer::GraphqlResponse)
+    } else if types.iter().any(|t| matches!(*t, "application/json" | "application/*" | "*/*")) {
+        Some(Answer::Json)
+    } else {
+        None
+    }
+}
+
+fn request_id(req: &HttpRequest) -> String {
+    req.headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+}
+
+/// A response carrying only request-level errors (no `data`).
+fn errors(status: StatusCode, answer: Answer, rid: &str, code: &str, message: &str) -> HttpResponse {
+    respond(status, answer, rid, json!({ "errors": [{ "message": message, "extensions": { "code": code, "requestId": rid } }] }))
+}
+
+fn respond(status: StatusCode, answer: Answer, rid: &str, body: Value) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, answer.content_type()))
+        .insert_header(("x-request-id", rid))
+        .body(body.to_string())
+}
+
+/// One operation of a request, as the client sent it.
+struct Operation {
+    query: String,
+    operation_name: Option<String>,
+    variables: Variables,
+}
+
+/// Reads one request object (`query`, `operationName`, `variables`, `extensions`).
+fn operation_from(value: Map<String, Value>) -> Result<Operation, String> {
+    let query = match value.get("query") {
+        Some(Value::String(q)) => q.clone(),
+        Some(_) => return Err("`query` must be a string".into()),
+        None => return Err("`query` is required".into()),
+    };
+    let operation_name = match value.get("operationName") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(n)) => Some(n.clone()),
+        Some(_) => return Err("`operationName` must be a string".into()),
+    };
+    let variables = match value.get("variables") {
+        None | Some(Value::Null) => Variables::new(),
+        Some(Value::Object(vars)) => vars
+            .iter()
+            .map(|(k, v)| {
+                serde_json::from_value::<InputValue>(v.clone())
+                    .map(|v| (k.clone(), v))
+                    .map_err(|_| format!("variable `{k}` is not a valid GraphQL input value"))
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err("`variables` must be an object".into()),
+    };
+    match value.get("extensions") {
+        None | Some(Value::Null | Value::Object(_)) => {}
+        Some(_) => return Err("`extensions` must be an object".into()),
+    }
+    Ok(Operation { query, operation_name, variables })
+}
+
+/// Verifies the bearer token and that its user, if registered, is still active.
+async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Principal, DomainError> {
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| DomainError::unauthenticated("missing bearer token"))?;
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| DomainError::unauthenticated("authorization must be `Bearer <token>`"))?;
+    let principal = state.verifier.verify(token).await?;
+    let subject = principal.subject.clone();
+    let user = state
+        .db
+        .run(&principal, move |c| Box::pin(async move { renkei_core::registry::users::by_subject(c, &subject).await }))
+        .await?;
+    if user.is_some_and(|u| !u.active) {
+        return Err(DomainError::unauthenticated("account deactivated"));
+    }
+    Ok(principal)
+}
+
+fn unauthenticated(answer: Answer, rid: &str, e: &DomainError) -> HttpResponse {
+    if e.code != ErrorCode::Unauthenticated {
+        tracing::error!(request_id = %rid, code = %e.code, detail = %e.detail(), "auth.lookup_failed");
+        return errors(StatusCode::SERVICE_UNAVAILABLE, answer, rid, e.code.as_str(), &e.message);
+    }
+    let mut res = errors(StatusCode::UNAUTHORIZED, answer, rid, e.code.as_str(), &e.message);
+    res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    res
+}
+
+/// The outcome of one operation: the response body and whether it was a request error.
+struct Outcome {
+    body: Value,
+    request_error: bool,
+    mutation_over_get: bool,
+}
+
+fn request_error(rid: &str, code: &str, e: &GraphQLError) -> Outcome {
+    let errors: Vec<Value> = match e {
+        GraphQLError::ValidationError(rules) => rules
+            .iter()
+            .map(|r| {
+                let locations: Vec<Value> =
+                    r.locations().iter().map(|l| json!({ "line": l.line() + 1, "column": l.column() + 1 })).collect();
+                json!({ "message": r.message(), "locations": locations, "extensions": { "code": code, "requestId": rid } })
+            })
+            .collect(),
+        other => vec![json!({ "message": other.to_string(), "extensions": { "code": code, "requestId": rid } })],
+    };
+    Outcome { body: json!({ "errors": errors }), request_error: true, mutation_over_get: false }
+}
+
+async fn execute(state: &AppState, principal: &Principal, rid: &str, op: Operation, over_get: bool) -> Outcome {
+    let validated = match ValidatedOperation::new(&op.query, op.operation_name.as_deref(), &state.schema) {
+        Ok(v) => v,
+        Err(e @ GraphQLError::ParseError(_)) => return request_error(rid, "GRAPHQL_PARSE_FAILED", &e),
+        Err(e) => return request_error(rid, "GRAPHQL_VALIDATION_FAILED", &e),
+    };
+    match validated.operation_type() {
+        OperationType::Mutation if over_get => {
+            return Outcome {
+                body: json!({ "errors": [{ "message": "mutations must be sent with POST", "extensions": { "code": "METHOD_NOT_ALLOWED", "requestId": rid } }] }),
+                request_error: true,
+                mutation_over_get: true,
+            };
+        }
+        OperationType::Subscription => {
+            return request_error(rid, "OPERATION_NOT_SUPPORTED", &GraphQLError::IsSubscription);
+        }
+        _ => {}
+    }
+    let ctx = Context { db: state.db.clone(), principal: principal.clone(), geography: state.geography.clone() };
+    match REQUEST_ID.scope(rid.to_owned(), validated.execute(&op.variables, &ctx)).await {
+        Ok((data, errs)) => {
+            let mut body = json!({ "data": data });
+            if !errs.is_empty() {
+                body["errors"] = serde_json::to_value(&errs).unwrap_or_else(|_| json!([]));
+            }
+            Outcome { body, request_error: false, mutation_over_get: false }
+        }
+        Err(e) => request_error(rid, "BAD_USER_INPUT", &e),
+    }
+}
+
+/// Answers a single operation: request errors are 400 for graphql-response+json, 200 for json.
+fn single(answer: Answer, rid: &str, outcome: Outcome) -> HttpResponse {
+    if outcome.mutation_over_get {
+        let mut res = respond(StatusCode::METHOD_NOT_ALLOWED, answer, rid, outcome.body);
+        res.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return res;
+    }
+    let status = if outcome.request_error && answer == Answer::GraphqlResponse { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    respond(status, answer, rid, outcome.body)
+}
+
+/// `GET /graphql?query=…&operationName=…&variables=…`: queries only.
+pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let rid = request_id(&req);
+    let Some(answer) = negotiate(&req) else {
+        return errors(StatusCode::NOT_ACCEPTABLE, Answer::Json, &rid, "NOT_ACCEPTABLE", "accept application/graphql-response+json or application/json");
+    };
+    let params: Vec<(String, String)> = match serde_urlencoded::from_str(req.query_string()) {
+        Ok(p) => p,
+        Err(_) => return errors(StatusCode::BAD_REQUEST, answer, &rid, "BAD_REQUEST", "malformed query string"),
+    };
+    let mut object = Map::new();
+    for (key, value) in params {
+        if object.contains_key(&key) {
+            return errors(StatusCode::BAD_REQUEST, answer, &rid, "BAD_REQUEST", &format!("parameter `{key}` given twice"));
+        }
+        let value = match key.as_str() {
+            "variables" | "extensions" => match serde_json::from_str::<Value>(&value) {
+                Ok(v) => v,
+                Err(_) => return errors(StatusCode::BAD_REQUEST, answer, &rid, "BAD_REQUEST", &format!("`{key}` is not valid JSON")),
+            },
+            _ => Value::String(value),
+        };
+        object.insert(key, value);
+    }
+    let op = match operation_from(object) {
+        Ok(op) => op,
+        Err(message) => return errors(StatusCode::BAD_REQUEST, answer, &rid, "BAD_REQUEST", &message),
+    };
+    let principal = match authenticate(&req, &state).await {
+        Ok(p) => p,
+        Err(e) => return unauthenticated(answer, &rid, &e),
+    };
+    single(answer, &rid, execute(&state, &principal, &rid, op, true).await)
+}
+
+/// `POST /graphql` with a JSON object, or a bounded array of them (a batch).
+pub async fn post(req: HttpRequest, mut payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
+    let rid = request_id(&req);
+    let Some(answer) = negotiate(&req) else {
+        return errors(StatusCode::NOT_ACCEPTABLE, Answer::Json, &rid, "NOT_ACCEPTABLE", "accept application/graphql-response+json or application/json");
+    };
+    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if content_type.split(';').next().map(str::trim) != Some("application/json") {
+        return errors(StatusCode::UNSUPPORTED_MEDIA_TYPE, answer, &rid, "UNSUPPORTED_MEDIA_TYPE", "send the request as application/json");
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let Ok(chunk) = chunk else {
+            return errors(StatusCode::BAD_REQUEST, answer, &rid, "BAD_REQUEST", "could not read the request body");
+        };
+        if body.len() + chunk.len() > state.max_body_bytes {
+            return errors(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                answer,
+                &rid,
+                "PAYLOAD_TOO_LARGE",
+                &format!("request body larger than {} bytes", state.max_body_bytes),
+            );
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let parsed: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(_) => return errors(StatusCode::BAD_REQUEST, answer, &rid, "BAD_REQUEST", "the body is not valid JSON"),
+    };
+    let (objects, batch) = match parsed {
+        Value::Object(o) => (vec![o], false),
+        Value::Array(items) => {
+            if items.is_empty() || items.len() > state.max_batch {
+                return errors(
+                    StatusCode::BAD_REQUEST,
+                    answer,
+                    &rid,
+                    "BATCH_LIMIT",
+                    &format!("a batch holds 1 to {} operations", state.max_batch),
+                );
+            }
+            let mut objects = Vec::with_capacity(items.len());
+            for item in items {
+                let Value::Object(o) = item else {
+                    return errors(StatusCode::BAD_REQUEST, answer, &rid, "BAD_REQUEST", "every batch entry must be an object");
+                };
+                objects.push(o);
+            }
+            (objects, true)
+        }
+        _ => return errors(StatusCode::BAD_REQUEST, answer, &rid, "BAD_REQUEST", "the body must be a JSON object"),
+    };
+    let mut ops = Vec::with_capacity(objects.len());
+    for object in objects {
+        match operation_from(object) {
+            Ok(op) => ops.push(op),
+            Err(message) => return errors(StatusCode::BAD_REQUEST, answer, &rid, "BAD_REQUEST", &message),
+        }
+    }
+    let principal = match authenticate(&req, &state).await {
+        Ok(p) => p,
+        Err(e) => return unauthenticated(answer, &rid, &e),
+    };
+    if !batch {
+        let op = ops.pop().map(|op| execute(&state, &principal, &rid, op, false));
+        return match op {
+            Some(fut) => single(answer, &rid, fut.await),
+            None => errors(StatusCode::BAD_REQUEST, answer, &rid, "BAD_REQUEST", "no operation"),
+        };
+    }
+    // One at a time: a batch never holds more than one pooled connection per request.
+    let mut results = Vec::with_capacity(ops.len());
+    for op in ops {
+        results.push(execute(&state, &principal, &rid, op, false).await.body);
+    }
+    respond(StatusCode::OK, answer, &rid, Value::Array(results))
+}
+
+/// Any other method on /graphql.
+pub async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+    let rid = request_id(&req);
+    let mut res = errors(StatusCode::METHOD_NOT_ALLOWED, Answer::Json, &rid, "METHOD_NOT_ALLOWED", "use GET or POST");
+    res.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+    res
+}
+
+/// The GraphiQL IDE, when enabled.
+pub async fn graphiql(state: web::Data<AppState>) -> HttpResponse {
+    if !state.graphiql {
+        return HttpResponse::NotFound().finish();
+    }
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(juniper::http::graphiql::graphiql_source("/graphql", None))
+}

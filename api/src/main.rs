@@ -1,0 +1,152 @@
+//! `renkei-api`: the HTTP server and its admin commands.
+
+use std::time::Duration;
+
+use actix_web::{App, HttpServer, web};
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use renkei_api::{ApiConfig, AppState};
+use renkei_core::auth::Minter;
+use renkei_core::config::{DatabaseConfig, migration_url};
+use renkei_core::db::Db;
+use renkei_core::{Principal, Role};
+use uuid::Uuid;
+
+#[derive(Parser)]
+#[command(name = "renkei-api", version, about = "Renkei GraphQL API and admin commands")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve GraphQL over HTTP (the default).
+    Serve,
+    /// Apply pending database migrations (as MIGRATION_DATABASE_URL).
+    Migrate,
+    /// Load data.
+    Seed {
+        #[command(subcommand)]
+        what: SeedKind,
+    },
+    /// Mint a signed development token and print it alone on stdout.
+    Token(TokenArgs),
+    /// Print the GraphQL schema (SDL).
+    Schema,
+}
+
+#[derive(Subcommand)]
+enum SeedKind {
+    /// The demo registry: 47 prefectures, health centres, hospitals, vendors, a user per role.
+    Demo,
+}
+
+#[derive(clap::Args)]
+struct TokenArgs {
+    /// Mint for a registered user, by subject (e.g. demo-prefecture-13); takes role and
+    /// organisation from the registry.
+    #[arg(long, conflicts_with_all = ["role", "org", "prefecture"])]
+    user: Option<String>,
+    /// Role: national, prefecture, health_centre, hospital_admin, hospital_staff, vendor, dashboard.
+    #[arg(long, required_unless_present = "user")]
+    role: Option<String>,
+    /// Organisation id the token acts for.
+    #[arg(long)]
+    org: Option<Uuid>,
+    /// JIS prefecture code, for the prefecture role.
+    #[arg(long)]
+    prefecture: Option<i16>,
+    /// Subject (`sub`); defaults to dev-<role>.
+    #[arg(long)]
+    subject: Option<String>,
+    /// Lifetime in minutes.
+    #[arg(long, default_value_t = 480)]
+    ttl_minutes: u64,
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    init_logging();
+    match Cli::parse().command.unwrap_or(Command::Serve) {
+        Command::Serve => serve().await,
+        Command::Migrate => {
+            let applied = renkei_migrations::run(&migration_url()?).await?;
+            tracing::info!(count = applied.len(), versions = ?applied, "migrations applied");
+            Ok(())
+        }
+        Command::Seed { what: SeedKind::Demo } => {
+            let db = Db::connect(&DatabaseConfig::from_env()?)?;
+            let summary = renkei_core::seed::demo(&db).await.map_err(|e| anyhow::anyhow!("{e} {}", e.detail()))?;
+            if summary.already_present {
+                tracing::info!("demo data already present; nothing changed");
+            } else {
+                tracing::info!(organisations = summary.organisations, hospitals = summary.hospitals, users = summary.users, "demo data loaded");
+            }
+            Ok(())
+        }
+        Command::Token(args) => token(args).await,
+        Command::Schema => {
+            print!("{}", renkei_graphql::sdl());
+            Ok(())
+        }
+    }
+}
+
+async fn token(args: TokenArgs) -> anyhow::Result<()> {
+    let minter = Minter::from_env()?;
+    let principal = match args.user {
+        Some(subject) => {
+            let db = Db::connect(&DatabaseConfig::from_env()?)?;
+            let lookup = subject.clone();
+            let found = db
+                .run(&Principal::system(), move |c| {
+                    Box::pin(async move {
+                        let Some(user) = renkei_core::registry::users::by_subject(c, &lookup).await? else {
+                            return Ok(None);
+                        };
+                        let org = renkei_core::registry::organisations::get(c, &Principal::system(), user.organisation_id).await?;
+                        Ok(Some((user, org)))
+                    })
+                })
+                .await
+                .map_err(|e| anyhow::anyhow!("{e} {}", e.detail()))?;
+            let (user, org) = found.with_context(|| format!("no user with subject {subject:?} (run `seed demo`?)"))?;
+            let role = user.role().map_err(|e| anyhow::anyhow!("{e}"))?;
+            let prefecture = (role == Role::Prefecture).then_some(org.prefecture_code);
+            Principal::new(user.subject, role, Some(org.id), prefecture).map_err(|e| anyhow::anyhow!("{e}"))?
+        }
+        None => {
+            let role: Role = args.role.unwrap_or_default().parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+            let subject = args.subject.unwrap_or_else(|| format!("dev-{role}"));
+            Principal::new(subject, role, args.org, args.prefecture).map_err(|e| anyhow::anyhow!("{e}"))?
+        }
+    };
+    println!("{}", minter.mint(&principal, Duration::from_secs(args.ttl_minutes * 60))?);
+    Ok(())
+}
+
+async fn serve() -> anyhow::Result<()> {
+    let config = ApiConfig::from_env()?;
+    let state = AppState::new(&config).await?;
+    tracing::info!(bind = %config.bind, workers = config.workers, "renkei-api listening");
+    let data = web::Data::new(state);
+    HttpServer::new(move || App::new().app_data(data.clone()).configure(renkei_api::routes))
+        .workers(config.workers)
+        .shutdown_timeout(30)
+        .bind(&config.bind)
+        .with_context(|| format!("BIND_ADDRESS={} cannot be bound", config.bind))?
+        .run()
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,52 @@
+//! What the handlers share: the pool, the token verifier, the schema and reference data.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use renkei_core::auth::Verifier;
+use renkei_core::db::Db;
+use renkei_core::registry::geography::Geography;
+use renkei_core::Principal;
+use renkei_graphql::Schema;
+
+use crate::ApiConfig;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub verifier: Arc<Verifier>,
+    pub schema: Arc<Schema>,
+    pub geography: Arc<Geography>,
+    pub redis: Option<redis::Client>,
+    pub max_body_bytes: usize,
+    pub max_batch: usize,
+    pub graphiql: bool,
+}
+
+impl AppState {
+    pub async fn new(config: &ApiConfig) -> anyhow::Result<Self> {
+        let db = Db::connect(&config.database)?;
+        let geography = db
+            .run(&Principal::system(), |c| Box::pin(Geography::load(c)))
+            .await
+            .map_err(|e| anyhow::anyhow!("{e} {}", e.detail()))
+            .context("loading prefectures (is the database migrated?)")?;
+        let verifier = Verifier::new(config.auth.clone()).await?;
+        let redis = config
+            .redis_url
+            .as_deref()
+            .map(redis::Client::open)
+            .transpose()
+            .context("REDIS_URL is not a valid Redis URL")?;
+        Ok(Self {
+            db,
+            verifier: Arc::new(verifier),
+            schema: Arc::new(renkei_graphql::schema()),
+            geography: Arc::new(geography),
+            redis,
+            max_body_bytes: config.max_body_bytes,
+            max_batch: config.max_batch,
+            graphiql: config.graphiql,
+        })
+    }
+}

@@ -1,0 +1,115 @@
+//! The connection pool and the tenant transaction: every query runs inside a short transaction
+//! whose `renkei.*` settings carry the caller, so PostgreSQL's row-level security sees the same
+//! principal the resolvers check.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use diesel::sql_types::Text;
+use diesel_async::pooled_connection::AsyncDieselConnectionManager;
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::{AnsiTransactionManager, AsyncPgConnection, RunQueryDsl, TransactionManager};
+
+use crate::config::DatabaseConfig;
+use crate::{Error, Principal, Result};
+
+pub type Conn = AsyncPgConnection;
+
+/// A future borrowing the connection, as returned by the closures given to [`Db::run`].
+pub type DbFuture<'c, R> = Pin<Box<dyn Future<Output = Result<R>> + Send + 'c>>;
+
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool<AsyncPgConnection>,
+}
+
+impl Db {
+    pub fn connect(config: &DatabaseConfig) -> anyhow::Result<Self> {
+        let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(config.url.clone());
+        let pool = Pool::builder(manager)
+            .max_size(config.pool_size)
+            .wait_timeout(Some(config.connect_timeout))
+            .create_timeout(Some(config.connect_timeout))
+            .runtime(deadpool_runtime())
+            .build()?;
+        Ok(Self { pool })
+    }
+
+    async fn conn(&self) -> Result<Object<AsyncPgConnection>> {
+        Ok(self.pool.get().await?)
+    }
+
+    /// Runs `f` in one transaction as `principal`. The settings are transaction-local
+    /// (`set_config(…, true)`), so they vanish at commit or rollback and a pooled connection never
+    /// carries one caller's identity into the next.
+    pub async fn run<R, F>(&self, principal: &Principal, f: F) -> Result<R>
+    where
+        R: Send,
+        F: for<'c> FnOnce(&'c mut Conn) -> DbFuture<'c, R> + Send,
+    {
+        let mut conn = self.conn().await?;
+        let conn: &mut Conn = &mut conn;
+        AnsiTransactionManager::begin_transaction(conn).await?;
+        let outcome = match set_principal(conn, principal).await {
+            Ok(()) => f(conn).await,
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(value) => {
+                AnsiTransactionManager::commit_transaction(conn).await?;
+                Ok(value)
+            }
+            Err(e) => {
+                // A failed rollback leaves the connection marked broken; the pool discards it.
+                if let Err(rollback) = AnsiTransactionManager::rollback_transaction(conn).await {
+                    tracing::warn!(error = %rollback, "db.rollback_failed");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// `SELECT 1`, for readiness.
+    pub async fn ping(&self) -> Result<()> {
+        let mut conn = self.conn().await?;
+        diesel::sql_query("SELECT 1").execute(&mut *conn).await?;
+        Ok(())
+    }
+
+    /// The newest migration version applied to the database.
+    pub async fn applied_migration(&self) -> Result<Option<String>> {
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+            version: Option<String>,
+        }
+        let mut conn = self.conn().await?;
+        let row: Row = diesel::sql_query("SELECT max(version) AS version FROM __diesel_schema_migrations")
+            .get_result(&mut *conn)
+            .await?;
+        Ok(row.version)
+    }
+
+    pub fn pool_status(&self) -> deadpool::Status {
+        self.pool.status()
+    }
+}
+
+fn deadpool_runtime() -> deadpool::Runtime {
+    deadpool::Runtime::Tokio1
+}
+
+async fn set_principal(conn: &mut Conn, principal: &Principal) -> Result<()> {
+    diesel::sql_query(
+        "SELECT set_config('renkei.role', $1, true), set_config('renkei.org', $2, true), \
+         set_config('renkei.prefecture', $3, true), set_config('renkei.subject', $4, true)",
+    )
+    .bind::<Text, _>(principal.role.as_str())
+    .bind::<Text, _>(principal.organisation_id.map(|id| id.to_string()).unwrap_or_default())
+    .bind::<Text, _>(principal.prefecture.map(|p| p.to_string()).unwrap_or_default())
+    .bind::<Text, _>(&principal.subject)
+    .execute(conn)
+    .await
+    .map_err(Error::from)?;
+    Ok(())
+}

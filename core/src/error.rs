@@ -1,0 +1,171 @@
+//! One error type for the whole service: a machine-readable code for clients, a message safe to
+//! show them, and the cause kept for the logs only.
+
+use std::fmt;
+
+/// What went wrong, as clients see it (`extensions.code` in GraphQL errors).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// No valid credentials.
+    Unauthenticated,
+    /// Valid credentials, but not allowed to do this.
+    Forbidden,
+    /// The input breaks a rule; the message names the field and the rule.
+    BadUserInput,
+    /// The object does not exist or is not visible to the caller (the two are not distinguished,
+    /// so that probing another tenant's ids learns nothing).
+    NotFound,
+    /// The change clashes with existing data (a duplicate identifier, say).
+    Conflict,
+    /// A dependency (PostgreSQL) is unavailable; retrying later may work.
+    Unavailable,
+    /// A fault of ours; the details are in the logs under the request id.
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::Forbidden => "FORBIDDEN",
+            Self::BadUserInput => "BAD_USER_INPUT",
+            Self::NotFound => "NOT_FOUND",
+            Self::Conflict => "CONFLICT",
+            Self::Unavailable => "UNAVAILABLE",
+            Self::Internal => "INTERNAL",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug)]
+pub struct Error {
+    pub code: ErrorCode,
+    /// Safe to show to the client.
+    pub message: String,
+    /// For the logs only.
+    pub cause: Option<anyhow::Error>,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), cause: None }
+    }
+
+    pub fn bad_input(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::BadUserInput, message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Forbidden, message)
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(ErrorCode::NotFound, format!("{what} not found"))
+    }
+
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Unauthenticated, message)
+    }
+
+    pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
+        Self { code: ErrorCode::Internal, message: "internal error".into(), cause: Some(cause.into()) }
+    }
+}
+
+/// Only the code and the client-safe message: an error formatted by accident (juniper turns any
+/// `Display` into a client message) must not carry SQL or internals.
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl Error {
+    /// The cause chain, for logs only.
+    pub fn detail(&self) -> String {
+        match &self.cause {
+            Some(cause) => format!("{cause:#}"),
+            None => String::new(),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Constraint names of the schema, translated into messages a user can act on.
+const CONSTRAINTS: &[(&str, ErrorCode, &str)] = &[
+    ("organisations_medical_institution_code_key", ErrorCode::Conflict, "medicalInstitutionCode: already registered"),
+    ("organisations_gmis_id_key", ErrorCode::Conflict, "gmisId: already registered"),
+    ("organisations_medical_institution_code_check", ErrorCode::BadUserInput, "medicalInstitutionCode: must be 10 digits"),
+    ("organisations_gmis_id_check", ErrorCode::BadUserInput, "gmisId: 1 to 32 letters, digits or hyphens"),
+    ("organisations_prefecture_code_fkey", ErrorCode::BadUserInput, "prefecture: unknown prefecture code"),
+    ("organisations_jurisdiction_id_fkey", ErrorCode::BadUserInput, "healthCentreId: no such health centre"),
+    ("jurisdiction_is_health_centre", ErrorCode::BadUserInput, "healthCentreId: not a health centre"),
+    ("jurisdiction_same_prefecture", ErrorCode::BadUserInput, "healthCentreId: the health centre is in another prefecture"),
+    ("hospital_beds", ErrorCode::BadUserInput, "licensedBeds: a hospital has 20 beds or more (fewer makes it a clinic)"),
+    ("clinic_beds", ErrorCode::BadUserInput, "licensedBeds: a clinic has 0 to 19 beds"),
+    ("care_fields_only_for_care", ErrorCode::BadUserInput, "beds, functions, health centre and medical identifiers apply only to hospitals and clinics"),
+    ("users_email", ErrorCode::Conflict, "email: a user with this e-mail address already exists"),
+    ("users_subject_key", ErrorCode::Conflict, "subject: already linked to another user"),
+    ("users_role_matches_organisation", ErrorCode::BadUserInput, "role: this role does not belong to that kind of organisation"),
+    ("users_organisation_visible", ErrorCode::NotFound, "organisation not found"),
+    ("critical_designations_open", ErrorCode::Conflict, "hospital is already designated"),
+    ("revoked_after_designated", ErrorCode::BadUserInput, "revokedOn: must not be before the designation date"),
+    ("designation_is_hospital", ErrorCode::BadUserInput, "hospitalId: only hospitals can be designated"),
+    ("vendor_links_pkey", ErrorCode::Conflict, "vendor is already linked to this hospital"),
+    ("vendor_link_hospital", ErrorCode::BadUserInput, "hospitalId: not a hospital or clinic"),
+    ("vendor_link_vendor", ErrorCode::BadUserInput, "vendorId: not a vendor"),
+];
+
+impl From<diesel::result::Error> for Error {
+    fn from(e: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error as D};
+        match &e {
+            D::NotFound => Error::not_found("object"),
+            D::DatabaseError(kind, info) => {
+                if let Some(&(_, code, message)) = info
+                    .constraint_name()
+                    .and_then(|name| CONSTRAINTS.iter().find(|(c, _, _)| *c == name))
+                {
+                    return Self { code, message: message.into(), cause: Some(e.into()) };
+                }
+                let text = info.message();
+                // The second line of tenant isolation speaking: a write outside the caller's
+                // rights that the resolver's own checks did not already refuse.
+                if text.contains("row-level security") || text.contains("may change only") {
+                    return Self { code: ErrorCode::Forbidden, message: "not allowed".into(), cause: Some(e.into()) };
+                }
+                match kind {
+                    DatabaseErrorKind::UniqueViolation => {
+                        Self { code: ErrorCode::Conflict, message: "already exists".into(), cause: Some(e.into()) }
+                    }
+                    DatabaseErrorKind::CheckViolation | DatabaseErrorKind::NotNullViolation => {
+                        Self { code: ErrorCode::BadUserInput, message: "invalid value".into(), cause: Some(e.into()) }
+                    }
+                    DatabaseErrorKind::ForeignKeyViolation => {
+                        Self { code: ErrorCode::BadUserInput, message: "refers to an unknown object".into(), cause: Some(e.into()) }
+                    }
+                    DatabaseErrorKind::ClosedConnection => {
+                        Self { code: ErrorCode::Unavailable, message: "database unavailable".into(), cause: Some(e.into()) }
+                    }
+                    _ => Error::internal(e),
+                }
+            }
+            _ => Error::internal(e),
+        }
+    }
+}
+
+impl From<diesel_async::pooled_connection::deadpool::PoolError> for Error {
+    fn from(e: diesel_async::pooled_connection::deadpool::PoolError) -> Self {
+        Self { code: ErrorCode::Unavailable, message: "database unavailable".into(), cause: Some(e.into()) }
+    }
+}

@@ -1,0 +1,16 @@
+//! Renkei's domain model and database access, shared by the API and the worker.
+//!
+//! Nothing here knows about HTTP or GraphQL: the API and the worker depend on this crate, never
+//! the other way round.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod principal;
+pub mod registry;
+pub mod schema;
+pub mod seed;
+
+pub use error::{Error, ErrorCode, Result};
+pub use principal::{Principal, Role};

@@ -1,0 +1,124 @@
+//! Who is asking: the role and organisation a verified token speaks for.
+
+use std::fmt;
+use std::str::FromStr;
+
+use uuid::Uuid;
+
+use crate::{Error, Result};
+
+/// The roles of DESIGN §1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// MHLW medical-information office (厚生労働省).
+    National,
+    /// Prefecture official (都道府県).
+    Prefecture,
+    /// Inspector at a public health centre (保健所).
+    HealthCentre,
+    /// The hospital's security manager (医療情報システム安全管理責任者) or IT lead.
+    HospitalAdmin,
+    /// Any clinician or clerk of a hospital.
+    HospitalStaff,
+    /// A system vendor (事業者) linked by hospitals.
+    Vendor,
+    /// A national KPI dashboard's service account.
+    Dashboard,
+}
+
+impl Role {
+    pub const ALL: [Role; 7] = [
+        Role::National,
+        Role::Prefecture,
+        Role::HealthCentre,
+        Role::HospitalAdmin,
+        Role::HospitalStaff,
+        Role::Vendor,
+        Role::Dashboard,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::National => "national",
+            Role::Prefecture => "prefecture",
+            Role::HealthCentre => "health_centre",
+            Role::HospitalAdmin => "hospital_admin",
+            Role::HospitalStaff => "hospital_staff",
+            Role::Vendor => "vendor",
+            Role::Dashboard => "dashboard",
+        }
+    }
+
+    /// Roles that act for one organisation and cannot work without it.
+    pub fn needs_organisation(self) -> bool {
+        matches!(self, Role::HealthCentre | Role::HospitalAdmin | Role::HospitalStaff | Role::Vendor)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| Error::bad_input(format!("role: unknown role {s:?}")))
+    }
+}
+
+/// The caller of one request. Built only from a verified token (or by admin commands), and
+/// written into every transaction as `renkei.*` settings that the RLS policies read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    /// The token's `sub`.
+    pub subject: String,
+    pub role: Role,
+    pub organisation_id: Option<Uuid>,
+    /// JIS code of the prefecture a `prefecture` official works for.
+    pub prefecture: Option<i16>,
+}
+
+impl Principal {
+    /// Checks the claims make sense together, so that no half-formed principal reaches the
+    /// database: a prefecture official needs a prefecture, a hospital user a hospital.
+    pub fn new(subject: String, role: Role, organisation_id: Option<Uuid>, prefecture: Option<i16>) -> Result<Self> {
+        if subject.is_empty() || subject.len() > 255 {
+            return Err(Error::unauthenticated("token subject missing or too long"));
+        }
+        if role.needs_organisation() && organisation_id.is_none() {
+            return Err(Error::unauthenticated(format!("a {role} token must name an organisation")));
+        }
+        if role == Role::Prefecture && !matches!(prefecture, Some(1..=47)) {
+            return Err(Error::unauthenticated("a prefecture token must name a prefecture (1-47)"));
+        }
+        Ok(Self { subject, role, organisation_id, prefecture })
+    }
+
+    /// A principal for admin commands and seeding, which act for the ministry.
+    pub fn system() -> Self {
+        Self { subject: "renkei-system".into(), role: Role::National, organisation_id: None, prefecture: None }
+    }
+
+    pub fn is(&self, role: Role) -> bool {
+        self.role == role
+    }
+
+    pub fn is_any(&self, roles: &[Role]) -> bool {
+        roles.contains(&self.role)
+    }
+
+    /// Fails with FORBIDDEN unless the caller has one of `roles`.
+    pub fn require(&self, roles: &[Role], action: &str) -> Result<()> {
+        if self.is_any(roles) {
+            Ok(())
+        } else {
+            Err(Error::forbidden(format!("role {} may not {action}", self.role)))
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! The registry of DESIGN §2: prefectures and regions, organisations, their users, vendor links
+//! and critical-infrastructure designations.
+
+pub mod designations;
+pub mod geography;
+pub mod organisations;
+pub mod users;
+pub mod vendors;
+
+/// A Rust enum stored as `text` with a CHECK constraint: one list of variants gives the string
+/// form, parsing and the diesel mapping.
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord,
+                 diesel::expression::AsExpression, diesel::deserialize::FromSqlRow)]
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        pub enum $name { $($(#[$vmeta])* $variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = crate::Error;
+            fn from_str(s: &str) -> crate::Result<Self> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(crate::Error::bad_input(format!(
+                        concat!(stringify!($name), ": unknown value {:?}"), other))),
+                }
+            }
+        }
+
+        impl diesel::serialize::ToSql<diesel::sql_types::Text, diesel::pg::Pg> for $name {
+            fn to_sql<'b>(&'b self, out: &mut diesel::serialize::Output<'b, '_, diesel::pg::Pg>)
+                -> diesel::serialize::Result {
+                <str as diesel::serialize::ToSql<diesel::sql_types::Text, diesel::pg::Pg>>::to_sql(self.as_str(), out)
+            }
+        }
+
+        impl diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::pg::Pg> for $name {
+            fn from_sql(bytes: diesel::pg::PgValue<'_>) -> diesel::deserialize::Result<Self> {
+                let text = <String as diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::pg::Pg>>::from_sql(bytes)?;
+                text.parse().map_err(|e: crate::Error| e.message.into())
+            }
+        }
+    };
+}
+pub(crate) use text_enum;
+
+/// Escapes `%`, `_` and `\` so user text matches literally inside an ILIKE pattern.
+pub(crate) fn like_pattern(needle: &str) -> String {
+    let mut escaped = String::with_capacity(needle.len() + 2);
+    escaped.push('%');
+    for ch in needle.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(ch);
+    }
+    escaped.push('%');
+    escaped
+}
+
+/// Trims `value` and checks its length in characters, naming `field` in the error.
+pub(crate) fn text_field(field: &str, value: &str, max: usize) -> crate::Result<String> {
+    let value = value.trim();
+    let len = value.chars().count();
+    if len == 0 {
+        return Err(crate::Error::bad_input(format!("{field}: must not be empty")));
+    }
+    if len > max {
+        return Err(crate::Error::bad_input(format!("{field}: at most {max} characters (got {len})")));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(crate::Error::bad_input(format!("{field}: must not contain control characters")));
+    }
+    Ok(value.to_owned())
+}

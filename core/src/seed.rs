@@ -1,0 +1,314 @@
+//! `seed demo`: a realistic registry for trying Renkei out — the ministry, all 47 prefecture
+//! offices, health centres, a few hundred hospitals spread over the bed bands like the national
+//! survey, clinics, vendors, designations, and one user per role with a known subject so that
+//! `renkei-api token --user …` can mint tokens for them. Deterministic: the same run gives the
+//! same data, and a second run changes nothing.
+
+use chrono::NaiveDate;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use uuid::Uuid;
+
+use crate::db::{Conn, Db};
+use crate::registry::geography::Geography;
+use crate::registry::organisations::{HospitalFunction as F, NewOrganisation, OrganisationKind as K};
+use crate::registry::{designations, users, vendors};
+use crate::schema::organisations;
+use crate::{Principal, Result, Role};
+
+/// What the demo seeding did.
+#[derive(Debug, Default)]
+pub struct DemoSummary {
+    pub already_present: bool,
+    pub organisations: usize,
+    pub hospitals: usize,
+    pub users: usize,
+}
+
+/// Subjects of the demo users, one per role, for `renkei-api token --user`.
+pub const DEMO_SUBJECTS: &[(&str, Role)] = &[
+    ("demo-national", Role::National),
+    ("demo-prefecture-13", Role::Prefecture),
+    ("demo-health-centre", Role::HealthCentre),
+    ("demo-hospital-admin", Role::HospitalAdmin),
+    ("demo-hospital-staff", Role::HospitalStaff),
+    ("demo-vendor", Role::Vendor),
+    ("demo-dashboard", Role::Dashboard),
+];
+
+/// Share of hospitals per bed band among the 8,171 asked in the 2024 survey, with a bed range
+/// to draw from.
+const BANDS: &[(u32, i32, i32)] = &[
+    (2940, 20, 99),
+    (2810, 100, 199),
+    (1015, 200, 299),
+    (673, 300, 399),
+    (357, 400, 499),
+    (376, 500, 1200),
+];
+
+const HOSPITAL_NAMES: &[&str] = &[
+    "中央病院", "市民病院", "赤十字病院", "済生会病院", "記念病院", "総合病院", "医療センター", "労災病院",
+    "第一病院", "南病院", "北病院", "東病院", "西病院", "厚生病院", "協立病院", "中央医療センター",
+];
+
+const DIRECTIONS: &[&str] = &["中央", "北部", "南部", "東部", "西部", "西北"];
+
+const VENDORS: &[(&str, &str, i16)] = &[
+    ("株式会社ミライ医療システム", "Mirai Medical Systems", 13),
+    ("日本ヘルスケアネット株式会社", "Nihon Healthcare Net", 13),
+    ("関西メディカルITサービス株式会社", "Kansai Medical IT Services", 27),
+    ("北海道電子カルテ保守株式会社", "Hokkaido EHR Maintenance", 1),
+    ("株式会社九州医療情報", "Kyushu Medical Information", 40),
+    ("東海システムサポート株式会社", "Tokai System Support", 23),
+    ("株式会社みちのくネットワーク", "Michinoku Network", 4),
+    ("中四国医療ソリューションズ株式会社", "Chushikoku Medical Solutions", 34),
+];
+
+fn short_name(prefecture_ja: &str) -> &str {
+    if prefecture_ja == "北海道" {
+        return prefecture_ja;
+    }
+    prefecture_ja.strip_suffix(['県', '府', '都']).unwrap_or(prefecture_ja)
+}
+
+/// More hospitals for the populous prefectures, as in reality.
+fn hospitals_in(code: i16) -> usize {
+    match code {
+        13 => 20,
+        27 | 1 | 14 | 40 => 12,
+        11 | 12 | 23 | 28 => 9,
+        _ => 4,
+    }
+}
+
+fn draw_beds(rng: &mut StdRng) -> i32 {
+    let total: u32 = BANDS.iter().map(|b| b.0).sum();
+    let mut pick = rng.random_range(0..total);
+    for &(weight, low, high) in BANDS {
+        if pick < weight {
+            return rng.random_range(low..=high);
+        }
+        pick -= weight;
+    }
+    100
+}
+
+fn care_functions(beds: i32, rng: &mut StdRng) -> Vec<F> {
+    let mut functions = Vec::new();
+    if beds >= 500 {
+        functions.extend([F::DisasterBase, F::TertiaryEmergency, F::RegionalSupport]);
+        if rng.random_bool(0.5) {
+            functions.push(F::CancerCentre);
+        }
+    } else if beds >= 300 {
+        functions.push(F::SecondaryEmergency);
+        if rng.random_bool(0.6) {
+            functions.push(F::DisasterBase);
+        }
+        if rng.random_bool(0.3) {
+            functions.push(F::PerinatalCentre);
+        }
+    } else if beds >= 100 && rng.random_bool(0.5) {
+        functions.push(F::SecondaryEmergency);
+    } else if rng.random_bool(0.08) {
+        functions.push(F::PsychiatricEmergency);
+    }
+    functions
+}
+
+fn org(kind: K, name: String, name_en: Option<String>, prefecture_code: i16) -> NewOrganisation {
+    NewOrganisation {
+        kind,
+        name,
+        name_en,
+        prefecture_code,
+        jurisdiction_id: None,
+        licensed_beds: None,
+        functions: Vec::new(),
+        ehr_in_use: None,
+        ehr_product: None,
+        medical_institution_code: None,
+        gmis_id: None,
+    }
+}
+
+async fn insert_all(conn: &mut Conn, rows: Vec<NewOrganisation>) -> Result<Vec<Uuid>> {
+    let rows = rows.into_iter().map(NewOrganisation::validated).collect::<Result<Vec<_>>>()?;
+    let mut ids = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(500) {
+        let chunk_ids: Vec<Uuid> = diesel::insert_into(organisations::table)
+            .values(chunk)
+            .returning(organisations::id)
+            .get_results(conn)
+            .await?;
+        ids.extend(chunk_ids);
+    }
+    Ok(ids)
+}
+
+/// Loads the demo registry unless it is already there.
+pub async fn demo(db: &Db) -> Result<DemoSummary> {
+    db.run(&Principal::system(), |conn| Box::pin(demo_in(conn))).await
+}
+
+async fn demo_in(conn: &mut Conn) -> Result<DemoSummary> {
+    let present: i64 = organisations::table.filter(organisations::kind.eq(K::Ministry)).count().get_result(conn).await?;
+    if present > 0 {
+        return Ok(DemoSummary { already_present: true, ..Default::default() });
+    }
+    let geo = Geography::load(conn).await?;
+    let system = Principal::system();
+    let mut rng = StdRng::seed_from_u64(2026);
+    let mut summary = DemoSummary::default();
+
+    let ministry = insert_all(
+        conn,
+        vec![org(K::Ministry, "厚生労働省 医政局 医療情報担当参事官室".into(), Some("MHLW Medical Information Office".into()), 13)],
+    )
+    .await?[0];
+    let offices = insert_all(
+        conn,
+        geo.prefectures
+            .iter()
+            .map(|p| org(K::PrefectureOffice, format!("{}庁", p.name_ja), Some(format!("{} Prefectural Government", p.name_en)), p.code))
+            .collect(),
+    )
+    .await?;
+    summary.organisations += 1 + offices.len();
+
+    // Health centres: three per prefecture, five in the populous ones.
+    let mut centres_by_pref: Vec<(i16, Vec<Uuid>)> = Vec::new();
+    for p in &geo.prefectures {
+        let n = if hospitals_in(p.code) >= 9 { 5 } else { 3 };
+        let rows = DIRECTIONS[..n]
+            .iter()
+            .map(|d| org(K::HealthCentre, format!("{}{}保健所", p.name_ja, d), Some(format!("{} {} Public Health Centre", p.name_en, d)), p.code))
+            .collect();
+        let ids = insert_all(conn, rows).await?;
+        summary.organisations += ids.len();
+        centres_by_pref.push((p.code, ids));
+    }
+
+    let vendor_ids = insert_all(
+        conn,
+        VENDORS.iter().map(|(ja, en, pref)| org(K::Vendor, (*ja).into(), Some((*en).into()), *pref)).collect(),
+    )
+    .await?;
+    summary.organisations += vendor_ids.len();
+
+    // Hospitals and clinics.
+    let mut serial = 0u32;
+    let mut care = Vec::new();
+    let mut care_meta = Vec::new(); // (prefecture, beds, is_hospital)
+    for (p, (code, centres)) in geo.prefectures.iter().zip(&centres_by_pref) {
+        let short = short_name(&p.name_ja);
+        for i in 0..hospitals_in(*code) + 2 {
+            serial += 1;
+            let is_hospital = i < hospitals_in(*code);
+            let beds = if is_hospital { draw_beds(&mut rng) } else { rng.random_range(0..=19) };
+            let name = if is_hospital {
+                let base = HOSPITAL_NAMES[i % HOSPITAL_NAMES.len()];
+                let nth = ["", "第二", "第三"][(i / HOSPITAL_NAMES.len()).min(2)];
+                format!("{short}{nth}{base}")
+            } else {
+                format!("{short}{}クリニック", ["さくら", "みどり"][i % 2])
+            };
+            let ehr = rng.random_bool(if beds >= 400 { 0.94 } else if beds >= 200 { 0.79 } else if is_hospital { 0.59 } else { 0.55 });
+            let mut row = org(if is_hospital { K::Hospital } else { K::Clinic }, name, None, *code);
+            row.jurisdiction_id = Some(centres[i % centres.len()]);
+            row.licensed_beds = Some(beds);
+            row.functions = if is_hospital { care_functions(beds, &mut rng) } else { Vec::new() };
+            row.ehr_in_use = Some(ehr);
+            row.ehr_product = ehr.then(|| ["MiraiKarte", "HealthNet EHR", "KansaiMed", "OpenKarte"][serial as usize % 4].to_owned());
+            row.medical_institution_code = Some(format!("{:02}{}{:07}", code, if is_hospital { 1 } else { 3 }, serial));
+            row.gmis_id = is_hospital.then(|| format!("G{serial:07}"));
+            care.push(row);
+            care_meta.push((*code, beds, is_hospital));
+        }
+    }
+    let care_ids = insert_all(conn, care).await?;
+    summary.organisations += care_ids.len();
+    summary.hospitals = care_meta.iter().filter(|m| m.2).count();
+
+    for (n, id) in care_ids.iter().enumerate() {
+        vendors::link(conn, &system, *id, vendor_ids[n % vendor_ids.len()]).await?;
+        if n % 3 == 0 {
+            vendors::link(conn, &system, *id, vendor_ids[(n + 3) % vendor_ids.len()]).await?;
+        }
+    }
+
+    // At the law's start: the largest hospital of each region is designated.
+    for region in &geo.regions {
+        let largest = care_ids
+            .iter()
+            .zip(&care_meta)
+            .filter(|(_, (pref, _, hospital))| {
+                *hospital && geo.prefecture(*pref).is_some_and(|p| p.region_code == region.code)
+            })
+            .max_by_key(|(_, (_, beds, _))| *beds);
+        if let Some((id, _)) = largest {
+            let on = NaiveDate::from_ymd_opt(2025, 4, 1).unwrap_or_default();
+            designations::designate(conn, &system, *id, on, Some(format!("{}ブロックの基幹病院", region.name_ja))).await?;
+        }
+    }
+
+    // One user per role; the hospital ones in Tokyo's first hospital, which links the demo vendor.
+    let tokyo = 13i16;
+    let tokyo_office = offices[usize::try_from(tokyo - 1).unwrap_or(0)];
+    let tokyo_centre = centres_by_pref.iter().find(|(c, _)| *c == tokyo).map(|(_, ids)| ids[0]).unwrap_or(ministry);
+    let tokyo_hospital = care_ids
+        .iter()
+        .zip(&care_meta)
+        .find(|(_, (pref, _, hospital))| *pref == tokyo && *hospital)
+        .map(|(id, _)| *id)
+        .unwrap_or(ministry);
+    let linked = vendors::vendors_of(conn, tokyo_hospital).await?;
+    let demo_vendor = linked.iter().map(|v| v.id).next().unwrap_or(vendor_ids[0]);
+    let people = [
+        (ministry, "demo-national", "厚労 太郎", Role::National),
+        (ministry, "demo-dashboard", "KPI dashboard", Role::Dashboard),
+        (tokyo_office, "demo-prefecture-13", "都庁 花子", Role::Prefecture),
+        (tokyo_centre, "demo-health-centre", "保健 次郎", Role::HealthCentre),
+        (tokyo_hospital, "demo-hospital-admin", "安全 管理子", Role::HospitalAdmin),
+        (tokyo_hospital, "demo-hospital-staff", "看護 三郎", Role::HospitalStaff),
+        (demo_vendor, "demo-vendor", "保守 四郎", Role::Vendor),
+    ];
+    for (organisation_id, subject, name, role) in people {
+        users::invite(
+            conn,
+            &system,
+            users::NewUser {
+                organisation_id,
+                email: format!("{subject}@demo.renkei.example"),
+                display_name: name.into(),
+                role,
+                subject: Some(subject.into()),
+            },
+        )
+        .await?;
+        summary.users += 1;
+    }
+    // A prefecture official for every other prefecture too.
+    for (p, office) in geo.prefectures.iter().zip(&offices) {
+        if p.code == tokyo {
+            continue;
+        }
+        users::invite(
+            conn,
+            &system,
+            users::NewUser {
+                organisation_id: *office,
+                email: format!("demo-prefecture-{:02}@demo.renkei.example", p.code),
+                display_name: format!("{}担当", p.name_ja),
+                role: Role::Prefecture,
+                subject: Some(format!("demo-prefecture-{}", p.code)),
+            },
+        )
+        .await?;
+        summary.users += 1;
+    }
+    Ok(summary)
+}

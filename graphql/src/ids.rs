@@ -1,0 +1,40 @@
+//! IDs and cursors as they cross the API.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use juniper::ID;
+use renkei_core::{Error, Result};
+use uuid::Uuid;
+
+pub fn parse_id(field: &str, id: &ID) -> Result<Uuid> {
+    Uuid::parse_str(id).map_err(|_| Error::bad_input(format!("{field}: not a valid ID")))
+}
+
+pub fn to_id(id: Uuid) -> ID {
+    ID::new(id.to_string())
+}
+
+/// An opaque cursor for a position (sort key, id) in a keyset-paginated list.
+pub fn encode_cursor(key: &str, id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{id}{key}"))
+}
+
+pub fn decode_cursor(cursor: &str) -> Result<(String, Uuid)> {
+    let bad = || Error::bad_input("after: not a cursor from this list");
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    if text.len() < 36 || !text.is_char_boundary(36) {
+        return Err(bad());
+    }
+    let (id, key) = text.split_at(36);
+    Ok((key.to_owned(), Uuid::parse_str(id).map_err(|_| bad())?))
+}
+
+/// Checks a page size: connections take `first`, between 1 and 100.
+pub fn page_size(first: i32) -> Result<i64> {
+    if (1..=100).contains(&first) {
+        Ok(i64::from(first))
+    } else {
+        Err(Error::bad_input(format!("first: must be between 1 and 100 (got {first})")))
+    }
+}

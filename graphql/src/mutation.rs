@@ -1,0 +1,265 @@
+//! Write operations on the registry. Each checks the caller's role and tenant first (the
+//! resolver half of tenant isolation); PostgreSQL's policies check again on the write itself.
+
+use chrono::NaiveDate;
+use juniper::{ID, graphql_object};
+use renkei_core::registry::organisations::{self as orgs, NewOrganisation, OrganisationKind as Kind};
+use renkei_core::registry::{designations, users, vendors};
+use renkei_core::{Error, Principal, Role};
+
+use crate::Context;
+use crate::error::ApiResult;
+use crate::ids::parse_id;
+use crate::types::designation::Designation;
+use crate::types::organisation::{CreateOrganisationInput, Organisation, UpdateOrganisationInput};
+use crate::types::user::{InviteUserInput, User};
+
+pub struct Mutation;
+
+/// Kinds a prefecture official registers; the ministry and prefecture offices are the ministry's.
+const PREFECTURE_KINDS: &[Kind] = &[Kind::HealthCentre, Kind::Hospital, Kind::Clinic, Kind::Vendor];
+
+/// Whether `p` may manage the registry entry of `org` (and its users).
+fn manages(p: &Principal, org: &orgs::Organisation) -> bool {
+    match p.role {
+        Role::National => true,
+        Role::Prefecture => p.prefecture == Some(org.prefecture_code) && PREFECTURE_KINDS.contains(&org.kind),
+        _ => false,
+    }
+}
+
+#[graphql_object(context = Context)]
+impl Mutation {
+    /// Registers an organisation. The ministry registers any kind anywhere; a prefecture official
+    /// registers health centres, hospitals, clinics and vendors in their own prefecture.
+    async fn create_organisation(ctx: &Context, input: CreateOrganisationInput) -> ApiResult<Organisation> {
+        let p = ctx.principal.clone();
+        p.require(&[Role::National, Role::Prefecture], "register organisations")?;
+        let prefecture = ctx.geography.require_prefecture("prefecture", input.prefecture)?.code;
+        let kind: Kind = input.kind.into();
+        if p.is(Role::Prefecture) {
+            if p.prefecture != Some(prefecture) {
+                return Err(Error::forbidden("a prefecture official registers organisations of their own prefecture only").into());
+            }
+            if !PREFECTURE_KINDS.contains(&kind) {
+                return Err(Error::forbidden(format!("a prefecture official may not register a {kind}")).into());
+            }
+        }
+        let new = NewOrganisation {
+            kind,
+            name: input.name,
+            name_en: input.name_en,
+            prefecture_code: prefecture,
+            jurisdiction_id: input.health_centre_id.map(|id| parse_id("healthCentreId", &id)).transpose()?,
+            licensed_beds: input.licensed_beds,
+            functions: input.functions.unwrap_or_default().into_iter().map(Into::into).collect(),
+            ehr_in_use: input.ehr_in_use,
+            ehr_product: input.ehr_product,
+            medical_institution_code: input.medical_institution_code,
+            gmis_id: input.gmis_id,
+        }
+        .validated()?;
+        let created = ctx
+            .run(move |c| {
+                Box::pin(async move {
+                    if let Some(hc) = new.jurisdiction_id {
+                        let centre = orgs::find(c, &p, hc).await?.ok_or_else(|| Error::bad_input("healthCentreId: no such health centre"))?;
+                        if centre.kind != Kind::HealthCentre {
+                            return Err(Error::bad_input("healthCentreId: not a health centre"));
+                        }
+                        if centre.prefecture_code != new.prefecture_code {
+                            return Err(Error::bad_input("healthCentreId: the health centre is in another prefecture"));
+                        }
+                    }
+                    orgs::create(c, new).await
+                })
+            })
+            .await?;
+        Ok(Organisation(created))
+    }
+
+    /// Changes an organisation's registry entry. A hospital's own admin may change only its EHR
+    /// details.
+    async fn update_organisation(ctx: &Context, id: ID, input: UpdateOrganisationInput) -> ApiResult<Organisation> {
+        let id = parse_id("id", &id)?;
+        let p = ctx.principal.clone();
+        p.require(&[Role::National, Role::Prefecture, Role::HospitalAdmin], "change organisations")?;
+        let changes = input.into_core();
+        if p.is(Role::HospitalAdmin) {
+            if p.organisation_id != Some(id) {
+                return Err(Error::forbidden("a hospital admin changes only their own hospital").into());
+            }
+            if !changes.only_ehr_details() {
+                return Err(Error::forbidden("a hospital admin may change only ehrInUse and ehrProduct").into());
+            }
+        }
+        let updated = ctx
+            .run(move |c| {
+                Box::pin(async move {
+                    let org = orgs::get(c, &p, id).await?;
+                    if !p.is(Role::HospitalAdmin) && !manages(&p, &org) {
+                        return Err(Error::forbidden("not allowed to change this organisation"));
+                    }
+                    orgs::update(c, &p, id, changes).await
+                })
+            })
+            .await?;
+        Ok(Organisation(updated))
+    }
+
+    /// Puts a hospital or clinic under a health centre's jurisdiction, or none when
+    /// `healthCentreId` is null.
+    async fn set_hospital_health_centre(ctx: &Context, hospital_id: ID, health_centre_id: Option<ID>) -> ApiResult<Organisation> {
+        let hospital_id = parse_id("hospitalId", &hospital_id)?;
+        let centre = health_centre_id.map(|id| parse_id("healthCentreId", &id)).transpose()?;
+        let p = ctx.principal.clone();
+        p.require(&[Role::National, Role::Prefecture], "assign health centres")?;
+        let updated = ctx
+            .run(move |c| {
+                Box::pin(async move {
+                    let org = orgs::get(c, &p, hospital_id).await?;
+                    if !manages(&p, &org) {
+                        return Err(Error::forbidden("not allowed to change this organisation"));
+                    }
+                    orgs::set_jurisdiction(c, &p, hospital_id, centre).await
+                })
+            })
+            .await?;
+        Ok(Organisation(updated))
+    }
+
+    /// Adds a user to an organisation. The ministry invites anyone; a prefecture official
+    /// invites users of organisations in their prefecture; a hospital admin invites admins and
+    /// staff of their own hospital.
+    async fn invite_user(ctx: &Context, input: InviteUserInput) -> ApiResult<User> {
+        let organisation_id = parse_id("organisationId", &input.organisation_id)?;
+        let p = ctx.principal.clone();
+        p.require(&[Role::National, Role::Prefecture, Role::HospitalAdmin], "invite users")?;
+        let role: Role = input.role.into();
+        if p.is(Role::HospitalAdmin)
+            && (p.organisation_id != Some(organisation_id) || !matches!(role, Role::HospitalAdmin | Role::HospitalStaff))
+        {
+            return Err(Error::forbidden("a hospital admin invites admins and staff of their own hospital only").into());
+        }
+        let new = users::NewUser {
+            organisation_id,
+            email: input.email,
+            display_name: input.display_name,
+            role,
+            subject: input.subject,
+        };
+        let user = ctx
+            .run(move |c| {
+                Box::pin(async move {
+                    let org = orgs::get(c, &p, organisation_id).await?;
+                    if !p.is(Role::HospitalAdmin) && !manages(&p, &org) && !p.is(Role::National) {
+                        return Err(Error::forbidden("not allowed to manage this organisation's users"));
+                    }
+                    if p.is(Role::Prefecture) && org.prefecture_code != p.prefecture.unwrap_or_default() {
+                        return Err(Error::forbidden("not allowed to manage this organisation's users"));
+                    }
+                    users::invite(c, &p, new).await
+                })
+            })
+            .await?;
+        Ok(User(user))
+    }
+
+    /// Deactivates a user: their tokens stop working at once.
+    async fn deactivate_user(ctx: &Context, id: ID) -> ApiResult<User> {
+        let id = parse_id("id", &id)?;
+        let p = ctx.principal.clone();
+        p.require(&[Role::National, Role::Prefecture, Role::HospitalAdmin], "deactivate users")?;
+        let user = ctx
+            .run(move |c| {
+                Box::pin(async move {
+                    let user = users::find(c, id).await?.ok_or_else(|| Error::not_found("user"))?;
+                    let allowed = match p.role {
+                        Role::National => true,
+                        Role::Prefecture => {
+                            let org = orgs::get(c, &p, user.organisation_id).await?;
+                            org.prefecture_code == p.prefecture.unwrap_or_default() && manages(&p, &org)
+                        }
+                        Role::HospitalAdmin => {
+                            p.organisation_id == Some(user.organisation_id)
+                                && matches!(user.role()?, Role::HospitalAdmin | Role::HospitalStaff)
+                        }
+                        _ => false,
+                    };
+                    if !allowed {
+                        return Err(Error::forbidden("not allowed to manage this user"));
+                    }
+                    users::deactivate(c, id).await
+                })
+            })
+            .await?;
+        Ok(User(user))
+    }
+
+    /// Designates a hospital as critical infrastructure (ministry only).
+    async fn designate_critical_infrastructure(
+        ctx: &Context,
+        hospital_id: ID,
+        designated_on: NaiveDate,
+        note: Option<String>,
+    ) -> ApiResult<Designation> {
+        let hospital_id = parse_id("hospitalId", &hospital_id)?;
+        let p = ctx.principal.clone();
+        p.require(&[Role::National], "designate critical infrastructure")?;
+        let d = ctx.run(move |c| Box::pin(async move { designations::designate(c, &p, hospital_id, designated_on, note).await })).await?;
+        Ok(Designation(d))
+    }
+
+    /// Ends a hospital's designation on `revokedOn` (ministry only).
+    async fn revoke_critical_infrastructure(ctx: &Context, hospital_id: ID, revoked_on: NaiveDate) -> ApiResult<Designation> {
+        let hospital_id = parse_id("hospitalId", &hospital_id)?;
+        let p = ctx.principal.clone();
+        p.require(&[Role::National], "revoke critical infrastructure")?;
+        let d = ctx
+            .run(move |c| {
+                Box::pin(async move {
+                    orgs::get(c, &p, hospital_id).await?;
+                    designations::revoke(c, hospital_id, revoked_on).await
+                })
+            })
+            .await?;
+        Ok(Designation(d))
+    }
+
+    /// Links a vendor to a hospital or clinic; the vendor then sees that hospital.
+    async fn link_vendor(ctx: &Context, hospital_id: ID, vendor_id: ID) -> ApiResult<Organisation> {
+        vendor_link(ctx, hospital_id, vendor_id, true).await
+    }
+
+    /// Removes a vendor link.
+    async fn unlink_vendor(ctx: &Context, hospital_id: ID, vendor_id: ID) -> ApiResult<Organisation> {
+        vendor_link(ctx, hospital_id, vendor_id, false).await
+    }
+}
+
+async fn vendor_link(ctx: &Context, hospital_id: ID, vendor_id: ID, link: bool) -> ApiResult<Organisation> {
+    let hospital_id = parse_id("hospitalId", &hospital_id)?;
+    let vendor_id = parse_id("vendorId", &vendor_id)?;
+    let p = ctx.principal.clone();
+    p.require(&[Role::National, Role::Prefecture, Role::HospitalAdmin], "manage vendor links")?;
+    if p.is(Role::HospitalAdmin) && p.organisation_id != Some(hospital_id) {
+        return Err(Error::forbidden("a hospital admin manages their own hospital's vendors only").into());
+    }
+    let hospital = ctx
+        .run(move |c| {
+            Box::pin(async move {
+                let hospital = orgs::get(c, &p, hospital_id).await?;
+                if !p.is(Role::HospitalAdmin) && !manages(&p, &hospital) {
+                    return Err(Error::forbidden("not allowed to change this hospital's vendors"));
+                }
+                if link {
+                    vendors::link(c, &p, hospital_id, vendor_id).await?;
+                } else if !vendors::unlink(c, hospital_id, vendor_id).await? {
+                    return Err(Error::not_found("vendor link"));
+                }
+                Ok(hospital)
+            })
+        })
+        .await?;
+    Ok(Organisation(hospital))
+}

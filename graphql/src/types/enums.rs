@@ -1,0 +1,131 @@
+//! GraphQL enums mirroring the domain's, one `From` each way.
+
+use juniper::GraphQLEnum;
+use renkei_core::Role as CoreRole;
+use renkei_core::registry::organisations::{BedBand as CoreBand, HospitalFunction as CoreFunction, OrganisationKind as CoreKind};
+
+/// Declares a GraphQL enum with the same variants as a domain enum, and conversions both ways.
+macro_rules! mirror {
+    ($(#[$meta:meta])* $name:ident <=> $core:ident { $($(#[$vmeta:meta])* $variant:ident),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, GraphQLEnum)]
+        pub enum $name { $($(#[$vmeta])* $variant),+ }
+
+        impl From<$core> for $name {
+            fn from(v: $core) -> Self { match v { $($core::$variant => $name::$variant),+ } }
+        }
+
+        impl From<$name> for $core {
+            fn from(v: $name) -> Self { match v { $($name::$variant => $core::$variant),+ } }
+        }
+    };
+}
+
+mirror! {
+    /// The roles of a Renkei user.
+    Role <=> CoreRole {
+        /// MHLW medical-information office: everything, national aggregates.
+        National,
+        /// Prefecture official: its prefecture's organisations, submissions and incidents.
+        Prefecture,
+        /// Health-centre inspector: hospitals in its jurisdiction.
+        HealthCentre,
+        /// A hospital's security manager or IT lead.
+        HospitalAdmin,
+        /// Any clinician or clerk of a hospital.
+        HospitalStaff,
+        /// A system vendor, for the hospitals that linked it.
+        Vendor,
+        /// A KPI dashboard's service account: aggregates only.
+        Dashboard,
+    }
+}
+
+mirror! {
+    /// What an organisation is.
+    OrganisationKind <=> CoreKind {
+        /// The Ministry of Health, Labour and Welfare (厚生労働省).
+        Ministry,
+        /// A prefectural government (都道府県庁).
+        PrefectureOffice,
+        /// A public health centre (保健所).
+        HealthCentre,
+        /// A hospital (病院, 20 beds or more).
+        Hospital,
+        /// A clinic (診療所, 19 beds or fewer).
+        Clinic,
+        /// A system vendor (事業者).
+        Vendor,
+    }
+}
+
+mirror! {
+    /// A hospital's role in regional care.
+    HospitalFunction <=> CoreFunction {
+        /// 災害拠点病院
+        DisasterBase,
+        /// 三次救急
+        TertiaryEmergency,
+        /// 二次救急
+        SecondaryEmergency,
+        /// 地域医療支援病院
+        RegionalSupport,
+        /// 精神科救急
+        PsychiatricEmergency,
+        /// 周産期母子医療センター
+        PerinatalCentre,
+        /// がん診療連携拠点病院
+        CancerCentre,
+        /// 特定機能病院
+        SpecificFunction,
+    }
+}
+
+/// Licensed-bed bands used in every KPI table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, GraphQLEnum)]
+pub enum BedBand {
+    /// Fewer than 20 beds (clinics).
+    #[graphql(name = "BEDS_UNDER_20")]
+    Under20,
+    #[graphql(name = "BEDS_20_99")]
+    From20To99,
+    #[graphql(name = "BEDS_100_199")]
+    From100To199,
+    #[graphql(name = "BEDS_200_299")]
+    From200To299,
+    #[graphql(name = "BEDS_300_399")]
+    From300To399,
+    #[graphql(name = "BEDS_400_499")]
+    From400To499,
+    /// 500 beds or more.
+    #[graphql(name = "BEDS_500_PLUS")]
+    From500,
+}
+
+impl From<CoreBand> for BedBand {
+    fn from(v: CoreBand) -> Self {
+        match v {
+            CoreBand::Under20 => Self::Under20,
+            CoreBand::From20To99 => Self::From20To99,
+            CoreBand::From100To199 => Self::From100To199,
+            CoreBand::From200To299 => Self::From200To299,
+            CoreBand::From300To399 => Self::From300To399,
+            CoreBand::From400To499 => Self::From400To499,
+            CoreBand::From500 => Self::From500,
+        }
+    }
+}
+
+impl From<BedBand> for CoreBand {
+    fn from(v: BedBand) -> Self {
+        match v {
+            BedBand::Under20 => Self::Under20,
+            BedBand::From20To99 => Self::From20To99,
+            BedBand::From100To199 => Self::From100To199,
+            BedBand::From200To299 => Self::From200To299,
+            BedBand::From300To399 => Self::From300To399,
+            BedBand::From400To499 => Self::From400To499,
+            BedBand::From500 => Self::From500,
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! The object, enum and input types of the schema.
+
+pub mod designation;
+pub mod enums;
+pub mod geography;
+pub mod organisation;
+pub mod user;
+pub mod viewer;

@@ -1,0 +1,44 @@
+//! The caller, as the token and the registry describe them.
+
+use juniper::graphql_object;
+use renkei_core::registry::{organisations as orgs, users};
+
+use super::enums::Role;
+use super::geography::Prefecture;
+use super::organisation::Organisation;
+use super::user::User;
+use crate::error::ApiResult;
+use crate::Context;
+
+pub struct Viewer;
+
+/// Who is asking.
+#[graphql_object(context = Context)]
+impl Viewer {
+    /// The token's subject.
+    fn subject(ctx: &Context) -> &str {
+        &ctx.principal.subject
+    }
+    fn role(ctx: &Context) -> Role {
+        ctx.principal.role.into()
+    }
+    /// The organisation the caller acts for, if any.
+    async fn organisation(ctx: &Context) -> ApiResult<Option<Organisation>> {
+        let Some(id) = ctx.principal.organisation_id else { return Ok(None) };
+        let p = ctx.principal.clone();
+        Ok(ctx.run(move |c| Box::pin(async move { orgs::find(c, &p, id).await })).await?.map(Organisation))
+    }
+    /// The prefecture a prefecture official works for, or that of the caller's organisation.
+    async fn prefecture(ctx: &Context) -> ApiResult<Option<Prefecture>> {
+        let code = match ctx.principal.prefecture {
+            Some(code) => Some(code),
+            None => Self::organisation(ctx).await?.map(|o| o.0.prefecture_code),
+        };
+        Ok(code.and_then(|c| ctx.geography.prefecture(c)).cloned().map(Prefecture))
+    }
+    /// The registered user behind the token, if the subject is registered.
+    async fn user(ctx: &Context) -> ApiResult<Option<User>> {
+        let subject = ctx.principal.subject.clone();
+        Ok(ctx.run(move |c| Box::pin(async move { users::by_subject(c, &subject).await })).await?.map(User))
+    }
+}
