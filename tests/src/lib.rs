@@ -1,1 +1,258 @@
+//! Test harness: a fresh database per test, cloned from a migrated template, reached as the
+//! application role; the real actix app in process; tokens signed with the test keys.
 
+pub mod fixture;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{App, test, web};
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use jsonwebtoken::Algorithm;
+use renkei_api::AppState;
+use renkei_core::auth::{AuthConfig, KeySource, Minter, Verifier};
+use renkei_core::config::DatabaseConfig;
+use renkei_core::db::Db;
+use renkei_core::registry::geography::Geography;
+use renkei_core::Principal;
+use serde_json::{Value, json};
+
+pub const ISSUER: &str = "renkei-test";
+pub const AUDIENCE: &str = "renkei";
+pub const KID: &str = "test-key";
+
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+pub fn fixture_bytes(name: &str) -> Vec<u8> {
+    std::fs::read(fixtures_dir().join(name)).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+}
+
+fn env_url(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the tests with `make test`"))
+}
+
+/// `url` with its database name replaced by `db`.
+pub fn with_database(url: &str, db: &str) -> String {
+    let (base, _) = url.rsplit_once('/').unwrap_or((url, ""));
+    format!("{base}/{db}")
+}
+
+/// A digest of the migration files, naming the template so that a changed migration gets a
+/// fresh template instead of a stale one.
+fn migrations_fingerprint() -> String {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/sql");
+    let mut files: Vec<PathBuf> = walk(&dir);
+    files.sort();
+    // FNV-1a: stable across runs and platforms, enough to tell versions apart.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for f in files {
+        for b in f.to_string_lossy().bytes().chain(std::fs::read(&f).unwrap_or_default()) {
+            hash ^= u64::from(b);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{hash:016x}")
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
+        }
+    }
+    out
+}
+
+/// A throw-away database holding every migration.
+pub struct TestDb {
+    pub name: String,
+    /// As the schema owner (who is still bound by FORCE ROW LEVEL SECURITY).
+    pub owner_url: String,
+    /// As the application login, `renkei_api`.
+    pub app_url: String,
+}
+
+async fn owner_admin() -> AsyncPgConnection {
+    let url = env_url("TEST_OWNER_DATABASE_URL");
+    AsyncPgConnection::establish(&url).await.unwrap_or_else(|e| panic!("connecting as owner: {e}"))
+}
+
+impl TestDb {
+    /// An empty database, no migrations.
+    pub async fn empty() -> Self {
+        let name = format!("renkei_t_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = owner_admin().await;
+        admin.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create database");
+        Self::named(name)
+    }
+
+    fn named(name: String) -> Self {
+        Self {
+            owner_url: with_database(&env_url("TEST_OWNER_DATABASE_URL"), &name),
+            app_url: with_database(&env_url("TEST_APP_DATABASE_URL"), &name),
+            name,
+        }
+    }
+
+    /// A migrated database, cloned from a template that is built once per migration set.
+    pub async fn migrated() -> Self {
+        let template = format!("renkei_tpl_{}", migrations_fingerprint());
+        let mut admin = owner_admin().await;
+        // One builder at a time across test processes.
+        admin.batch_execute("SELECT pg_advisory_lock(727274)").await.expect("lock");
+        let exists = diesel_async::RunQueryDsl::execute(
+            diesel::sql_query(format!("SELECT 1 FROM pg_database WHERE datname = '{template}'")),
+            &mut admin,
+        )
+        .await
+        .expect("look up template");
+        if exists == 0 {
+            let building = format!("{template}_building");
+            admin.batch_execute(&format!("DROP DATABASE IF EXISTS {building}")).await.expect("drop stale");
+            admin.batch_execute(&format!("CREATE DATABASE {building}")).await.expect("create template");
+            let url = with_database(&env_url("TEST_OWNER_DATABASE_URL"), &building);
+            renkei_migrations::run(&url).await.expect("migrate template");
+            admin.batch_execute(&format!("ALTER DATABASE {building} RENAME TO {template}")).await.expect("rename");
+        }
+        admin.batch_execute("SELECT pg_advisory_unlock(727274)").await.expect("unlock");
+        let name = format!("renkei_t_{}", uuid::Uuid::new_v4().simple());
+        admin.batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {template}")).await.expect("clone template");
+        Self::named(name)
+    }
+
+    pub async fn app_conn(&self) -> AsyncPgConnection {
+        AsyncPgConnection::establish(&self.app_url).await.expect("connect as app")
+    }
+
+    pub fn db(&self) -> Db {
+        Db::connect(&DatabaseConfig { url: self.app_url.clone(), pool_size: 4, connect_timeout: Duration::from_secs(5) })
+            .expect("pool")
+    }
+}
+
+pub fn test_auth_config() -> AuthConfig {
+    AuthConfig {
+        issuer: ISSUER.into(),
+        audience: AUDIENCE.into(),
+        algorithm: Algorithm::EdDSA,
+        leeway_seconds: 30,
+        keys: KeySource::Pem { pem: fixture_bytes("test-ed25519-public.pem"), kid: KID.into() },
+    }
+}
+
+pub fn minter() -> Minter {
+    Minter::new(Algorithm::EdDSA, &fixture_bytes("test-ed25519-private.pem"), KID, ISSUER, AUDIENCE).expect("minter")
+}
+
+/// The API in process over a fresh database, with the fixture registry loaded.
+pub struct TestApp {
+    pub db: TestDb,
+    pub state: AppState,
+    pub fx: fixture::Fixture,
+}
+
+/// What a GraphQL call returned.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn data(&self) -> &Value {
+        &self.body["data"]
+    }
+
+    /// The `extensions.code` of the first error, if any.
+    pub fn code(&self) -> Option<&str> {
+        self.body["errors"][0]["extensions"]["code"].as_str()
+    }
+
+    pub fn ok(&self) -> &Value {
+        assert!(self.body.get("errors").is_none(), "unexpected errors: {}", self.body);
+        assert_eq!(self.status, 200, "{}", self.body);
+        &self.body["data"]
+    }
+}
+
+impl TestApp {
+    pub async fn new() -> Self {
+        let db = TestDb::migrated().await;
+        let pool = db.db();
+        let fx = fixture::Fixture::load(&pool).await;
+        let geography = pool
+            .run(&Principal::system(), |c| Box::pin(Geography::load(c)))
+            .await
+            .expect("geography");
+        let state = AppState {
+            db: pool,
+            verifier: Arc::new(Verifier::new(test_auth_config()).await.expect("verifier")),
+            schema: Arc::new(renkei_graphql::schema()),
+            geography: Arc::new(geography),
+            redis: std::env::var("REDIS_URL").ok().and_then(|u| redis_client(&u)),
+            max_body_bytes: 64 * 1024,
+            max_batch: 10,
+            graphiql: true,
+        };
+        Self { db, state, fx }
+    }
+
+    pub fn token(&self, p: &Principal) -> String {
+        minter().mint(p, Duration::from_secs(600)).expect("mint")
+    }
+
+    /// Sends any request to the app and returns status, content type and JSON body.
+    pub async fn send(&self, req: test::TestRequest) -> Reply {
+        let app =
+            test::init_service(App::new().app_data(web::Data::new(self.state.clone())).configure(renkei_api::routes)).await;
+        let res = test::call_service(&app, req.to_request()).await;
+        let status = res.status().as_u16();
+        let content_type =
+            res.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let bytes = test::read_body(res).await;
+        let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+        Reply { status, content_type, body }
+    }
+
+    /// POSTs one operation as `principal`.
+    pub async fn gql(&self, principal: &Principal, query: &str, variables: Value) -> Reply {
+        let token = self.token(principal);
+        self.gql_with_token(Some(&token), query, variables).await
+    }
+
+    pub async fn gql_with_token(&self, token: Option<&str>, query: &str, variables: Value) -> Reply {
+        let mut req = test::TestRequest::post()
+            .uri("/graphql")
+            .insert_header(("content-type", "application/json"))
+            .set_payload(json!({ "query": query, "variables": variables }).to_string());
+        if let Some(t) = token {
+            req = req.insert_header(("authorization", format!("Bearer {t}")));
+        }
+        self.send(req).await
+    }
+
+    /// How many organisations are stored (seen as the ministry), to prove nothing was written.
+    pub async fn count_organisations(&self) -> i64 {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        self.state
+            .db
+            .run(&Principal::system(), |c| {
+                Box::pin(async move {
+                    Ok(renkei_core::schema::organisations::table.count().get_result::<i64>(c).await?)
+                })
+            })
+            .await
+            .expect("count")
+    }
+}
+
+fn redis_client(url: &str) -> Option<redis::Client> {
+    redis::Client::open(url).ok()
+}

@@ -156,6 +156,7 @@ fn visible_to(p: &Principal) -> Boxed<'static> {
         Role::Prefecture => q.filter(
             organisations::prefecture_code
                 .eq(p.prefecture.unwrap_or_default())
+                .and(organisations::kind.ne(OrganisationKind::Ministry))
                 .or(organisations::kind.eq(OrganisationKind::Vendor)),
         ),
         Role::HealthCentre => q.filter(organisations::id.eq(org).or(organisations::jurisdiction_id.eq(org))),

@@ -303,9 +303,9 @@ ALTER TABLE critical_designations FORCE ROW LEVEL SECURITY;
 CREATE POLICY organisations_read ON organisations FOR SELECT USING (
   CASE renkei_role()
     WHEN 'national' THEN true
-    -- Vendors are a directory: prefectures follow who runs their hospitals' systems, and
-    -- hospitals pick from it when they link one.
-    WHEN 'prefecture' THEN prefecture_code = renkei_prefecture() OR kind = 'vendor'
+    -- The ministry sits in Tokyo but is nobody's tenant. Vendors are a directory: prefectures
+    -- follow who runs their hospitals' systems, and hospitals pick from it when they link one.
+    WHEN 'prefecture' THEN (prefecture_code = renkei_prefecture() AND kind <> 'ministry') OR kind = 'vendor'
     WHEN 'health_centre' THEN id = renkei_org() OR jurisdiction_id = renkei_org()
     WHEN 'hospital_admin' THEN id = renkei_org() OR kind = 'vendor'
     WHEN 'hospital_staff' THEN id = renkei_org()
@@ -359,7 +359,7 @@ CREATE POLICY users_read ON users FOR SELECT USING (
   OR CASE renkei_role()
     WHEN 'national' THEN true
     WHEN 'prefecture' THEN organisation_id IN
-      (SELECT id FROM organisations WHERE prefecture_code = renkei_prefecture())
+      (SELECT id FROM organisations WHERE prefecture_code = renkei_prefecture() AND kind <> 'ministry')
     WHEN 'health_centre' THEN organisation_id = renkei_org()
     WHEN 'hospital_admin' THEN organisation_id = renkei_org()
     WHEN 'vendor' THEN organisation_id = renkei_org()
@@ -369,7 +369,7 @@ CREATE POLICY users_read ON users FOR SELECT USING (
 CREATE POLICY users_insert ON users FOR INSERT WITH CHECK (
   renkei_role() = 'national'
   OR (renkei_role() = 'prefecture' AND organisation_id IN
-      (SELECT id FROM organisations WHERE prefecture_code = renkei_prefecture()))
+      (SELECT id FROM organisations WHERE prefecture_code = renkei_prefecture() AND kind <> 'ministry'))
   OR (renkei_role() = 'hospital_admin' AND organisation_id = renkei_org()
       AND role IN ('hospital_admin', 'hospital_staff'))
 );
@@ -377,14 +377,14 @@ CREATE POLICY users_update ON users FOR UPDATE
   USING (
     renkei_role() = 'national'
     OR (renkei_role() = 'prefecture' AND organisation_id IN
-      (SELECT id FROM organisations WHERE prefecture_code = renkei_prefecture()))
+      (SELECT id FROM organisations WHERE prefecture_code = renkei_prefecture() AND kind <> 'ministry'))
     OR (renkei_role() = 'hospital_admin' AND organisation_id = renkei_org()
         AND role IN ('hospital_admin', 'hospital_staff'))
   )
   WITH CHECK (
     renkei_role() = 'national'
     OR (renkei_role() = 'prefecture' AND organisation_id IN
-      (SELECT id FROM organisations WHERE prefecture_code = renkei_prefecture()))
+      (SELECT id FROM organisations WHERE prefecture_code = renkei_prefecture() AND kind <> 'ministry'))
     OR (renkei_role() = 'hospital_admin' AND organisation_id = renkei_org()
         AND role IN ('hospital_admin', 'hospital_staff'))
   );

@@ -1,0 +1,135 @@
+//! A small registry with two tenants (Tokyo, 13, and Osaka, 27), built through the domain layer
+//! as the ministry, and the principals that act in it.
+
+use renkei_core::db::Db;
+use renkei_core::registry::organisations::{self as orgs, NewOrganisation, OrganisationKind as K};
+use renkei_core::registry::{users, vendors};
+use renkei_core::{Principal, Role};
+use uuid::Uuid;
+
+pub struct Tenant {
+    pub prefecture: i16,
+    pub office: Uuid,
+    pub centre: Uuid,
+    pub hospital: Uuid,
+    pub clinic: Uuid,
+    pub vendor: Uuid,
+    /// The user id of the hospital's admin.
+    pub hospital_admin_user: Uuid,
+}
+
+pub struct Fixture {
+    pub ministry: Uuid,
+    pub tokyo: Tenant,
+    /// A second Tokyo health centre with a hospital of its own.
+    pub tokyo_centre2: Uuid,
+    pub tokyo_hospital2: Uuid,
+    pub osaka: Tenant,
+}
+
+fn new_org(kind: K, name: &str, prefecture: i16) -> NewOrganisation {
+    NewOrganisation {
+        kind,
+        name: name.into(),
+        name_en: None,
+        prefecture_code: prefecture,
+        jurisdiction_id: None,
+        licensed_beds: None,
+        functions: Vec::new(),
+        ehr_in_use: None,
+        ehr_product: None,
+        medical_institution_code: None,
+        gmis_id: None,
+    }
+}
+
+async fn create(db: &Db, new: NewOrganisation) -> Uuid {
+    db.run(&Principal::system(), move |c| Box::pin(async move { orgs::create(c, new).await }))
+        .await
+        .unwrap_or_else(|e| panic!("fixture organisation: {e} {}", e.detail()))
+        .id
+}
+
+async fn care(db: &Db, kind: K, name: &str, prefecture: i16, centre: Uuid, beds: i32, code: &str) -> Uuid {
+    let mut new = new_org(kind, name, prefecture);
+    new.jurisdiction_id = Some(centre);
+    new.licensed_beds = Some(beds);
+    new.medical_institution_code = Some(code.into());
+    create(db, new).await
+}
+
+async fn user(db: &Db, org: Uuid, subject: &str, role: Role) -> Uuid {
+    let new = users::NewUser {
+        organisation_id: org,
+        email: format!("{subject}@test.renkei.example"),
+        display_name: subject.into(),
+        role,
+        subject: Some(subject.into()),
+    };
+    db.run(&Principal::system(), move |c| Box::pin(async move { users::invite(c, &Principal::system(), new).await }))
+        .await
+        .unwrap_or_else(|e| panic!("fixture user: {e} {}", e.detail()))
+        .id
+}
+
+async fn link(db: &Db, hospital: Uuid, vendor: Uuid) {
+    db.run(&Principal::system(), move |c| Box::pin(async move { vendors::link(c, &Principal::system(), hospital, vendor).await }))
+        .await
+        .unwrap_or_else(|e| panic!("fixture link: {e} {}", e.detail()));
+}
+
+async fn tenant(db: &Db, prefecture: i16, label: &str, code_prefix: &str) -> Tenant {
+    let office = create(db, new_org(K::PrefectureOffice, &format!("{label}庁"), prefecture)).await;
+    let centre = create(db, new_org(K::HealthCentre, &format!("{label}中央保健所"), prefecture)).await;
+    let hospital = care(db, K::Hospital, &format!("{label}市民病院"), prefecture, centre, 150, &format!("{code_prefix}10000001")).await;
+    let clinic = care(db, K::Clinic, &format!("{label}クリニック"), prefecture, centre, 0, &format!("{code_prefix}30000001")).await;
+    let vendor = create(db, new_org(K::Vendor, &format!("{label}システム株式会社"), prefecture)).await;
+    link(db, hospital, vendor).await;
+    user(db, office, &format!("{label}-official"), Role::Prefecture).await;
+    user(db, centre, &format!("{label}-inspector"), Role::HealthCentre).await;
+    let hospital_admin_user = user(db, hospital, &format!("{label}-hospital-admin"), Role::HospitalAdmin).await;
+    user(db, hospital, &format!("{label}-hospital-staff"), Role::HospitalStaff).await;
+    user(db, vendor, &format!("{label}-vendor"), Role::Vendor).await;
+    Tenant { prefecture, office, centre, hospital, clinic, vendor, hospital_admin_user }
+}
+
+impl Fixture {
+    pub async fn load(db: &Db) -> Self {
+        let ministry = create(db, new_org(K::Ministry, "厚生労働省", 13)).await;
+        user(db, ministry, "mhlw", Role::National).await;
+        let tokyo = tenant(db, 13, "東京", "13").await;
+        let osaka = tenant(db, 27, "大阪", "27").await;
+        let tokyo_centre2 = create(db, new_org(K::HealthCentre, "東京北部保健所", 13)).await;
+        let tokyo_hospital2 = care(db, K::Hospital, "東京北病院", 13, tokyo_centre2, 420, "1310000002").await;
+        Self { ministry, tokyo, tokyo_centre2, tokyo_hospital2, osaka }
+    }
+
+    pub fn national(&self) -> Principal {
+        Principal::new("mhlw".into(), Role::National, Some(self.ministry), None).expect("principal")
+    }
+
+    pub fn dashboard(&self) -> Principal {
+        Principal::new("kpi-board".into(), Role::Dashboard, Some(self.ministry), None).expect("principal")
+    }
+
+    pub fn prefecture(&self, t: &Tenant) -> Principal {
+        Principal::new(format!("official-{}", t.prefecture), Role::Prefecture, Some(t.office), Some(t.prefecture))
+            .expect("principal")
+    }
+
+    pub fn health_centre(&self, t: &Tenant) -> Principal {
+        Principal::new(format!("inspector-{}", t.prefecture), Role::HealthCentre, Some(t.centre), None).expect("principal")
+    }
+
+    pub fn hospital_admin(&self, t: &Tenant) -> Principal {
+        Principal::new(format!("admin-{}", t.prefecture), Role::HospitalAdmin, Some(t.hospital), None).expect("principal")
+    }
+
+    pub fn hospital_staff(&self, t: &Tenant) -> Principal {
+        Principal::new(format!("staff-{}", t.prefecture), Role::HospitalStaff, Some(t.hospital), None).expect("principal")
+    }
+
+    pub fn vendor(&self, t: &Tenant) -> Principal {
+        Principal::new(format!("vendor-{}", t.prefecture), Role::Vendor, Some(t.vendor), None).expect("principal")
+    }
+}
