@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Runs every test against the local PostgreSQL and Redis prepared by scripts/services.sh.
+# Each test gets its own database, cloned from a migrated template; leftovers of earlier runs
+# are dropped first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source .dev/env
+for db in $(psql "$TEST_OWNER_DATABASE_URL" -tAc "SELECT datname FROM pg_database WHERE datname LIKE 'renkei\_t\_%' OR datname LIKE 'renkei\_tpl\_%'"); do
+  psql -q "$TEST_OWNER_DATABASE_URL" -c "DROP DATABASE IF EXISTS $db" >/dev/null
+done
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast
 else

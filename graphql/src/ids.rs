@@ -38,3 +38,26 @@ pub fn page_size(first: i32) -> Result<i64> {
         Err(Error::bad_input(format!("first: must be between 1 and 100 (got {first})")))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let id = Uuid::new_v4();
+        for key in ["東京市民病院", "", "a\u{0}b"] {
+            assert_eq!(decode_cursor(&encode_cursor(key, id)).ok(), Some((key.to_owned(), id)));
+        }
+        for bad in ["", "!!", "YWJj", &URL_SAFE_NO_PAD.encode("x".repeat(40))] {
+            assert!(decode_cursor(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn page_sizes_are_bounded() {
+        assert!(page_size(0).is_err());
+        assert!(page_size(101).is_err());
+        assert_eq!(page_size(100).ok(), Some(100));
+    }
+}

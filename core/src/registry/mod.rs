@@ -88,3 +88,24 @@ pub(crate) fn text_field(field: &str, value: &str, max: usize) -> crate::Result<
     }
     Ok(value.to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_match_user_text_literally() {
+        assert_eq!(like_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
+        assert_eq!(like_pattern("東京"), "%東京%");
+    }
+
+    #[test]
+    fn text_fields_are_trimmed_and_bounded_in_characters() {
+        assert_eq!(text_field("name", "  病院 ", 10).ok().as_deref(), Some("病院"));
+        assert!(text_field("name", &"病".repeat(10), 10).is_ok(), "characters, not bytes");
+        let err = text_field("name", &"病".repeat(11), 10).err().map(|e| e.message);
+        assert_eq!(err.as_deref(), Some("name: at most 10 characters (got 11)"));
+        assert!(text_field("name", "   ", 10).is_err());
+        assert!(text_field("name", "a\u{7}b", 10).is_err());
+    }
+}

@@ -429,3 +429,35 @@ pub async fn set_jurisdiction(conn: &mut Conn, p: &Principal, hospital_id: Uuid,
         .optional()?;
     updated.ok_or_else(|| Error::forbidden("not allowed to change this organisation"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bed_bands_cover_every_bed_count_once() {
+        assert_eq!(BedBand::of(0), BedBand::Under20);
+        assert_eq!(BedBand::of(19), BedBand::Under20);
+        assert_eq!(BedBand::of(20), BedBand::From20To99);
+        assert_eq!(BedBand::of(199), BedBand::From100To199);
+        assert_eq!(BedBand::of(499), BedBand::From400To499);
+        assert_eq!(BedBand::of(500), BedBand::From500);
+        assert_eq!(BedBand::of(5000), BedBand::From500);
+        for beds in 0..=1000 {
+            let band = BedBand::of(beds);
+            let (low, high) = band.bounds();
+            assert!(low <= beds && beds <= high, "{beds} in {}", band.label());
+        }
+    }
+
+    #[test]
+    fn hospitals_and_clinics_are_told_apart_by_beds() {
+        assert!(check_beds(OrganisationKind::Hospital, Some(20)).is_ok());
+        assert!(check_beds(OrganisationKind::Hospital, Some(19)).is_err());
+        assert!(check_beds(OrganisationKind::Clinic, Some(19)).is_ok());
+        assert!(check_beds(OrganisationKind::Clinic, Some(20)).is_err());
+        assert!(check_beds(OrganisationKind::Clinic, Some(-1)).is_err());
+        assert!(check_beds(OrganisationKind::Vendor, Some(1)).is_err());
+        assert!(check_beds(OrganisationKind::Vendor, None).is_ok());
+    }
+}
