@@ -3,8 +3,8 @@
 //! parse or validate) when the client accepts it, `application/json` otherwise. Our own handler,
 //! because juniper_actix's runs mutations over GET and panics on malformed variables.
 
-use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures::StreamExt;
 use juniper::{GraphQLError, InputValue, OperationType, ValidatedOperation, Variables};
@@ -52,13 +52,20 @@ fn request_id(req: &HttpRequest) -> String {
     req.headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .filter(|v| {
+            !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
 }
 
 /// A response carrying only request-level errors (no `data`).
 fn errors(status: StatusCode, answer: Answer, rid: &str, code: &str, message: &str) -> HttpResponse {
-    respond(status, answer, rid, json!({ "errors": [{ "message": message, "extensions": { "code": code, "requestId": rid } }] }))
+    respond(
+        status,
+        answer,
+        rid,
+        json!({ "errors": [{ "message": message, "extensions": { "code": code, "requestId": rid } }] }),
+    )
 }
 
 fn respond(status: StatusCode, answer: Answer, rid: &str, body: Value) -> HttpResponse {
@@ -108,10 +115,8 @@ fn operation_from(value: Map<String, Value>) -> Result<Operation, String> {
 
 /// Verifies the bearer token and that its user, if registered, is still active.
 async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Principal, DomainError> {
-    let header = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .ok_or_else(|| DomainError::unauthenticated("missing bearer token"))?;
+    let header =
+        req.headers().get(header::AUTHORIZATION).ok_or_else(|| DomainError::unauthenticated("missing bearer token"))?;
     let token = header
         .to_str()
         .ok()
@@ -202,7 +207,11 @@ fn single(answer: Answer, rid: &str, outcome: Outcome) -> HttpResponse {
         res.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
         return res;
     }
-    let status = if outcome.request_error && answer == Answer::GraphqlResponse { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    let status = if outcome.request_error && answer == Answer::GraphqlResponse {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
     respond(status, answer, rid, outcome.body)
 }
 
@@ -210,7 +219,13 @@ fn single(answer: Answer, rid: &str, outcome: Outcome) -> HttpResponse {
 pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let rid = request_id(&req);
     let Some(answer) = negotiate(&req) else {
-        return errors(StatusCode::NOT_ACCEPTABLE, Answer::Json, &rid, "NOT_ACCEPTABLE", "accept application/graphql-response+json or application/json");
+        return errors(
+            StatusCode::NOT_ACCEPTABLE,
+            Answer::Json,
+            &rid,
+            "NOT_ACCEPTABLE",
+            "accept application/graphql-response+json or application/json",
+        );
     };
     let params: Vec<(String, String)> = match serde_urlencoded::from_str(req.query_string()) {
         Ok(p) => p,
@@ -219,12 +234,26 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let mut object = Map::new();
     for (key, value) in params {
         if object.contains_key(&key) {
-            return errors(StatusCode::BAD_REQUEST, answer, &rid, "BAD_REQUEST", &format!("parameter `{key}` given twice"));
+            return errors(
+                StatusCode::BAD_REQUEST,
+                answer,
+                &rid,
+                "BAD_REQUEST",
+                &format!("parameter `{key}` given twice"),
+            );
         }
         let value = match key.as_str() {
             "variables" | "extensions" => match serde_json::from_str::<Value>(&value) {
                 Ok(v) => v,
-                Err(_) => return errors(StatusCode::BAD_REQUEST, answer, &rid, "BAD_REQUEST", &format!("`{key}` is not valid JSON")),
+                Err(_) => {
+                    return errors(
+                        StatusCode::BAD_REQUEST,
+                        answer,
+                        &rid,
+                        "BAD_REQUEST",
+                        &format!("`{key}` is not valid JSON"),
+                    );
+                }
             },
             _ => Value::String(value),
         };
@@ -245,11 +274,23 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
 pub async fn post(req: HttpRequest, mut payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
     let rid = request_id(&req);
     let Some(answer) = negotiate(&req) else {
-        return errors(StatusCode::NOT_ACCEPTABLE, Answer::Json, &rid, "NOT_ACCEPTABLE", "accept application/graphql-response+json or application/json");
+        return errors(
+            StatusCode::NOT_ACCEPTABLE,
+            Answer::Json,
+            &rid,
+            "NOT_ACCEPTABLE",
+            "accept application/graphql-response+json or application/json",
+        );
     };
     let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if content_type.split(';').next().map(str::trim) != Some("application/json") {
-        return errors(StatusCode::UNSUPPORTED_MEDIA_TYPE, answer, &rid, "UNSUPPORTED_MEDIA_TYPE", "send the request as application/json");
+        return errors(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            answer,
+            &rid,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "send the request as application/json",
+        );
     }
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
@@ -286,7 +327,13 @@ pub async fn post(req: HttpRequest, mut payload: web::Payload, state: web::Data<
             let mut objects = Vec::with_capacity(items.len());
             for item in items {
                 let Value::Object(o) = item else {
-                    return errors(StatusCode::BAD_REQUEST, answer, &rid, "BAD_REQUEST", "every batch entry must be an object");
+                    return errors(
+                        StatusCode::BAD_REQUEST,
+                        answer,
+                        &rid,
+                        "BAD_REQUEST",
+                        "every batch entry must be an object",
+                    );
                 };
                 objects.push(o);
             }

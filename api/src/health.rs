@@ -30,7 +30,8 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             _ => "unreachable",
         },
     };
-    let body = json!({ "status": if postgres == "ok" { "ready" } else { "not ready" }, "postgres": postgres, "redis": redis });
+    let body =
+        json!({ "status": if postgres == "ok" { "ready" } else { "not ready" }, "postgres": postgres, "redis": redis });
     if postgres == "ok" { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
 }
 

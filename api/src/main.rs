@@ -91,7 +91,12 @@ async fn main() -> anyhow::Result<()> {
             if summary.already_present {
                 tracing::info!("demo data already present; nothing changed");
             } else {
-                tracing::info!(organisations = summary.organisations, hospitals = summary.hospitals, users = summary.users, "demo data loaded");
+                tracing::info!(
+                    organisations = summary.organisations,
+                    hospitals = summary.hospitals,
+                    users = summary.users,
+                    "demo data loaded"
+                );
             }
             Ok(())
         }
@@ -115,7 +120,9 @@ async fn token(args: TokenArgs) -> anyhow::Result<()> {
                         let Some(user) = renkei_core::registry::users::by_subject(c, &lookup).await? else {
                             return Ok(None);
                         };
-                        let org = renkei_core::registry::organisations::get(c, &Principal::system(), user.organisation_id).await?;
+                        let org =
+                            renkei_core::registry::organisations::get(c, &Principal::system(), user.organisation_id)
+                                .await?;
                         Ok(Some((user, org)))
                     })
                 })

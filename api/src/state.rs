@@ -3,10 +3,10 @@
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use renkei_core::Principal;
 use renkei_core::auth::Verifier;
 use renkei_core::db::Db;
 use renkei_core::registry::geography::Geography;
-use renkei_core::Principal;
 use renkei_graphql::Schema;
 
 use crate::ApiConfig;

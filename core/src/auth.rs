@@ -260,7 +260,13 @@ impl Minter {
         Self::new(config.algorithm, &pem, &kid, &config.issuer, &config.audience)
     }
 
-    pub fn new(algorithm: Algorithm, private_pem: &[u8], kid: &str, issuer: &str, audience: &str) -> anyhow::Result<Self> {
+    pub fn new(
+        algorithm: Algorithm,
+        private_pem: &[u8],
+        kid: &str,
+        issuer: &str,
+        audience: &str,
+    ) -> anyhow::Result<Self> {
         let key = match algorithm {
             Algorithm::EdDSA => EncodingKey::from_ed_pem(private_pem),
             Algorithm::RS256 => EncodingKey::from_rsa_pem(private_pem),

@@ -104,18 +104,38 @@ impl std::error::Error for Error {}
 const CONSTRAINTS: &[(&str, ErrorCode, &str)] = &[
     ("organisations_medical_institution_code_key", ErrorCode::Conflict, "medicalInstitutionCode: already registered"),
     ("organisations_gmis_id_key", ErrorCode::Conflict, "gmisId: already registered"),
-    ("organisations_medical_institution_code_check", ErrorCode::BadUserInput, "medicalInstitutionCode: must be 10 digits"),
+    (
+        "organisations_medical_institution_code_check",
+        ErrorCode::BadUserInput,
+        "medicalInstitutionCode: must be 10 digits",
+    ),
     ("organisations_gmis_id_check", ErrorCode::BadUserInput, "gmisId: 1 to 32 letters, digits or hyphens"),
     ("organisations_prefecture_code_fkey", ErrorCode::BadUserInput, "prefecture: unknown prefecture code"),
     ("organisations_jurisdiction_id_fkey", ErrorCode::BadUserInput, "healthCentreId: no such health centre"),
     ("jurisdiction_is_health_centre", ErrorCode::BadUserInput, "healthCentreId: not a health centre"),
-    ("jurisdiction_same_prefecture", ErrorCode::BadUserInput, "healthCentreId: the health centre is in another prefecture"),
-    ("hospital_beds", ErrorCode::BadUserInput, "licensedBeds: a hospital has 20 beds or more (fewer makes it a clinic)"),
+    (
+        "jurisdiction_same_prefecture",
+        ErrorCode::BadUserInput,
+        "healthCentreId: the health centre is in another prefecture",
+    ),
+    (
+        "hospital_beds",
+        ErrorCode::BadUserInput,
+        "licensedBeds: a hospital has 20 beds or more (fewer makes it a clinic)",
+    ),
     ("clinic_beds", ErrorCode::BadUserInput, "licensedBeds: a clinic has 0 to 19 beds"),
-    ("care_fields_only_for_care", ErrorCode::BadUserInput, "beds, functions, health centre and medical identifiers apply only to hospitals and clinics"),
+    (
+        "care_fields_only_for_care",
+        ErrorCode::BadUserInput,
+        "beds, functions, health centre and medical identifiers apply only to hospitals and clinics",
+    ),
     ("users_email", ErrorCode::Conflict, "email: a user with this e-mail address already exists"),
     ("users_subject_key", ErrorCode::Conflict, "subject: already linked to another user"),
-    ("users_role_matches_organisation", ErrorCode::BadUserInput, "role: this role does not belong to that kind of organisation"),
+    (
+        "users_role_matches_organisation",
+        ErrorCode::BadUserInput,
+        "role: this role does not belong to that kind of organisation",
+    ),
     ("users_organisation_visible", ErrorCode::NotFound, "organisation not found"),
     ("critical_designations_open", ErrorCode::Conflict, "hospital is already designated"),
     ("revoked_after_designated", ErrorCode::BadUserInput, "revokedOn: must not be before the designation date"),
@@ -131,9 +151,8 @@ impl From<diesel::result::Error> for Error {
         match &e {
             D::NotFound => Error::not_found("object"),
             D::DatabaseError(kind, info) => {
-                if let Some(&(_, code, message)) = info
-                    .constraint_name()
-                    .and_then(|name| CONSTRAINTS.iter().find(|(c, _, _)| *c == name))
+                if let Some(&(_, code, message)) =
+                    info.constraint_name().and_then(|name| CONSTRAINTS.iter().find(|(c, _, _)| *c == name))
                 {
                     return Self { code, message: message.into(), cause: Some(e.into()) };
                 }
@@ -150,12 +169,16 @@ impl From<diesel::result::Error> for Error {
                     DatabaseErrorKind::CheckViolation | DatabaseErrorKind::NotNullViolation => {
                         Self { code: ErrorCode::BadUserInput, message: "invalid value".into(), cause: Some(e.into()) }
                     }
-                    DatabaseErrorKind::ForeignKeyViolation => {
-                        Self { code: ErrorCode::BadUserInput, message: "refers to an unknown object".into(), cause: Some(e.into()) }
-                    }
-                    DatabaseErrorKind::ClosedConnection => {
-                        Self { code: ErrorCode::Unavailable, message: "database unavailable".into(), cause: Some(e.into()) }
-                    }
+                    DatabaseErrorKind::ForeignKeyViolation => Self {
+                        code: ErrorCode::BadUserInput,
+                        message: "refers to an unknown object".into(),
+                        cause: Some(e.into()),
+                    },
+                    DatabaseErrorKind::ClosedConnection => Self {
+                        code: ErrorCode::Unavailable,
+                        message: "database unavailable".into(),
+                        cause: Some(e.into()),
+                    },
                     _ => Error::internal(e),
                 }
             }

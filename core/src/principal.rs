@@ -115,10 +115,6 @@ impl Principal {
 
     /// Fails with FORBIDDEN unless the caller has one of `roles`.
     pub fn require(&self, roles: &[Role], action: &str) -> Result<()> {
-        if self.is_any(roles) {
-            Ok(())
-        } else {
-            Err(Error::forbidden(format!("role {} may not {action}", self.role)))
-        }
+        if self.is_any(roles) { Ok(()) } else { Err(Error::forbidden(format!("role {} may not {action}", self.role))) }
     }
 }

@@ -40,18 +40,26 @@ pub const DEMO_SUBJECTS: &[(&str, Role)] = &[
 
 /// Share of hospitals per bed band among the 8,171 asked in the 2024 survey, with a bed range
 /// to draw from.
-const BANDS: &[(u32, i32, i32)] = &[
-    (2940, 20, 99),
-    (2810, 100, 199),
-    (1015, 200, 299),
-    (673, 300, 399),
-    (357, 400, 499),
-    (376, 500, 1200),
-];
+const BANDS: &[(u32, i32, i32)] =
+    &[(2940, 20, 99), (2810, 100, 199), (1015, 200, 299), (673, 300, 399), (357, 400, 499), (376, 500, 1200)];
 
 const HOSPITAL_NAMES: &[&str] = &[
-    "中央病院", "市民病院", "赤十字病院", "済生会病院", "記念病院", "総合病院", "医療センター", "労災病院",
-    "第一病院", "南病院", "北病院", "東病院", "西病院", "厚生病院", "協立病院", "中央医療センター",
+    "中央病院",
+    "市民病院",
+    "赤十字病院",
+    "済生会病院",
+    "記念病院",
+    "総合病院",
+    "医療センター",
+    "労災病院",
+    "第一病院",
+    "南病院",
+    "北病院",
+    "東病院",
+    "西病院",
+    "厚生病院",
+    "協立病院",
+    "中央医療センター",
 ];
 
 const DIRECTIONS: &[&str] = &["中央", "北部", "南部", "東部", "西部", "西北"];
@@ -155,7 +163,8 @@ pub async fn demo(db: &Db) -> Result<DemoSummary> {
 }
 
 async fn demo_in(conn: &mut Conn) -> Result<DemoSummary> {
-    let present: i64 = organisations::table.filter(organisations::kind.eq(K::Ministry)).count().get_result(conn).await?;
+    let present: i64 =
+        organisations::table.filter(organisations::kind.eq(K::Ministry)).count().get_result(conn).await?;
     if present > 0 {
         return Ok(DemoSummary { already_present: true, ..Default::default() });
     }
@@ -166,14 +175,26 @@ async fn demo_in(conn: &mut Conn) -> Result<DemoSummary> {
 
     let ministry = insert_all(
         conn,
-        vec![org(K::Ministry, "厚生労働省 医政局 医療情報担当参事官室".into(), Some("MHLW Medical Information Office".into()), 13)],
+        vec![org(
+            K::Ministry,
+            "厚生労働省 医政局 医療情報担当参事官室".into(),
+            Some("MHLW Medical Information Office".into()),
+            13,
+        )],
     )
     .await?[0];
     let offices = insert_all(
         conn,
         geo.prefectures
             .iter()
-            .map(|p| org(K::PrefectureOffice, format!("{}庁", p.name_ja), Some(format!("{} Prefectural Government", p.name_en)), p.code))
+            .map(|p| {
+                org(
+                    K::PrefectureOffice,
+                    format!("{}庁", p.name_ja),
+                    Some(format!("{} Prefectural Government", p.name_en)),
+                    p.code,
+                )
+            })
             .collect(),
     )
     .await?;
@@ -185,7 +206,14 @@ async fn demo_in(conn: &mut Conn) -> Result<DemoSummary> {
         let n = if hospitals_in(p.code) >= 9 { 5 } else { 3 };
         let rows = DIRECTIONS[..n]
             .iter()
-            .map(|d| org(K::HealthCentre, format!("{}{}保健所", p.name_ja, d), Some(format!("{} {} Public Health Centre", p.name_en, d)), p.code))
+            .map(|d| {
+                org(
+                    K::HealthCentre,
+                    format!("{}{}保健所", p.name_ja, d),
+                    Some(format!("{} {} Public Health Centre", p.name_en, d)),
+                    p.code,
+                )
+            })
             .collect();
         let ids = insert_all(conn, rows).await?;
         summary.organisations += ids.len();
@@ -216,13 +244,22 @@ async fn demo_in(conn: &mut Conn) -> Result<DemoSummary> {
             } else {
                 format!("{short}{}クリニック", ["さくら", "みどり"][i % 2])
             };
-            let ehr = rng.random_bool(if beds >= 400 { 0.94 } else if beds >= 200 { 0.79 } else if is_hospital { 0.59 } else { 0.55 });
+            let ehr = rng.random_bool(if beds >= 400 {
+                0.94
+            } else if beds >= 200 {
+                0.79
+            } else if is_hospital {
+                0.59
+            } else {
+                0.55
+            });
             let mut row = org(if is_hospital { K::Hospital } else { K::Clinic }, name, None, *code);
             row.jurisdiction_id = Some(centres[i % centres.len()]);
             row.licensed_beds = Some(beds);
             row.functions = if is_hospital { care_functions(beds, &mut rng) } else { Vec::new() };
             row.ehr_in_use = Some(ehr);
-            row.ehr_product = ehr.then(|| ["MiraiKarte", "HealthNet EHR", "KansaiMed", "OpenKarte"][serial as usize % 4].to_owned());
+            row.ehr_product =
+                ehr.then(|| ["MiraiKarte", "HealthNet EHR", "KansaiMed", "OpenKarte"][serial as usize % 4].to_owned());
             row.medical_institution_code = Some(format!("{:02}{}{:07}", code, if is_hospital { 1 } else { 3 }, serial));
             row.gmis_id = is_hospital.then(|| format!("G{serial:07}"));
             care.push(row);
@@ -251,7 +288,8 @@ async fn demo_in(conn: &mut Conn) -> Result<DemoSummary> {
             .max_by_key(|(_, (_, beds, _))| *beds);
         if let Some((id, _)) = largest {
             let on = NaiveDate::from_ymd_opt(2025, 4, 1).unwrap_or_default();
-            designations::designate(conn, &system, *id, on, Some(format!("{}ブロックの基幹病院", region.name_ja))).await?;
+            designations::designate(conn, &system, *id, on, Some(format!("{}ブロックの基幹病院", region.name_ja)))
+                .await?;
         }
     }
 

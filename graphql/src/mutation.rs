@@ -39,7 +39,10 @@ impl Mutation {
         let kind: Kind = input.kind.into();
         if p.is(Role::Prefecture) {
             if p.prefecture != Some(prefecture) {
-                return Err(Error::forbidden("a prefecture official registers organisations of their own prefecture only").into());
+                return Err(Error::forbidden(
+                    "a prefecture official registers organisations of their own prefecture only",
+                )
+                .into());
             }
             if !PREFECTURE_KINDS.contains(&kind) {
                 return Err(Error::forbidden(format!("a prefecture official may not register a {kind}")).into());
@@ -63,7 +66,9 @@ impl Mutation {
             .run(move |c| {
                 Box::pin(async move {
                     if let Some(hc) = new.jurisdiction_id {
-                        let centre = orgs::find(c, &p, hc).await?.ok_or_else(|| Error::bad_input("healthCentreId: no such health centre"))?;
+                        let centre = orgs::find(c, &p, hc)
+                            .await?
+                            .ok_or_else(|| Error::bad_input("healthCentreId: no such health centre"))?;
                         if centre.kind != Kind::HealthCentre {
                             return Err(Error::bad_input("healthCentreId: not a health centre"));
                         }
@@ -109,7 +114,11 @@ impl Mutation {
 
     /// Puts a hospital or clinic under a health centre's jurisdiction, or none when
     /// `healthCentreId` is null.
-    async fn set_hospital_health_centre(ctx: &Context, hospital_id: ID, health_centre_id: Option<ID>) -> ApiResult<Organisation> {
+    async fn set_hospital_health_centre(
+        ctx: &Context,
+        hospital_id: ID,
+        health_centre_id: Option<ID>,
+    ) -> ApiResult<Organisation> {
         let hospital_id = parse_id("hospitalId", &hospital_id)?;
         let centre = health_centre_id.map(|id| parse_id("healthCentreId", &id)).transpose()?;
         let p = ctx.principal.clone();
@@ -137,7 +146,8 @@ impl Mutation {
         p.require(&[Role::National, Role::Prefecture, Role::HospitalAdmin], "invite users")?;
         let role: Role = input.role.into();
         if p.is(Role::HospitalAdmin)
-            && (p.organisation_id != Some(organisation_id) || !matches!(role, Role::HospitalAdmin | Role::HospitalStaff))
+            && (p.organisation_id != Some(organisation_id)
+                || !matches!(role, Role::HospitalAdmin | Role::HospitalStaff))
         {
             return Err(Error::forbidden("a hospital admin invites admins and staff of their own hospital only").into());
         }
@@ -206,12 +216,20 @@ impl Mutation {
         let hospital_id = parse_id("hospitalId", &hospital_id)?;
         let p = ctx.principal.clone();
         p.require(&[Role::National], "designate critical infrastructure")?;
-        let d = ctx.run(move |c| Box::pin(async move { designations::designate(c, &p, hospital_id, designated_on, note).await })).await?;
+        let d = ctx
+            .run(move |c| {
+                Box::pin(async move { designations::designate(c, &p, hospital_id, designated_on, note).await })
+            })
+            .await?;
         Ok(Designation(d))
     }
 
     /// Ends a hospital's designation on `revokedOn` (ministry only).
-    async fn revoke_critical_infrastructure(ctx: &Context, hospital_id: ID, revoked_on: NaiveDate) -> ApiResult<Designation> {
+    async fn revoke_critical_infrastructure(
+        ctx: &Context,
+        hospital_id: ID,
+        revoked_on: NaiveDate,
+    ) -> ApiResult<Designation> {
         let hospital_id = parse_id("hospitalId", &hospital_id)?;
         let p = ctx.principal.clone();
         p.require(&[Role::National], "revoke critical infrastructure")?;

@@ -22,9 +22,7 @@ pub async fn run(url: &str) -> anyhow::Result<Vec<String>> {
         use diesel::Connection;
         let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url)
             .context("connecting to PostgreSQL to migrate")?;
-        let applied = conn
-            .run_pending_migrations(MIGRATIONS)
-            .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?;
+        let applied = conn.run_pending_migrations(MIGRATIONS).map_err(|e| anyhow::anyhow!("migration failed: {e}"))?;
         Ok(applied.iter().map(ToString::to_string).collect())
     })
     .await
@@ -45,8 +43,7 @@ pub async fn revert_all(url: &str) -> anyhow::Result<()> {
         use diesel::Connection;
         let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url)
             .context("connecting to PostgreSQL to revert")?;
-        conn.revert_all_migrations(MIGRATIONS)
-            .map_err(|e| anyhow::anyhow!("revert failed: {e}"))?;
+        conn.revert_all_migrations(MIGRATIONS).map_err(|e| anyhow::anyhow!("revert failed: {e}"))?;
         Ok(())
     })
     .await

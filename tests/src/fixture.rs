@@ -73,16 +73,22 @@ async fn user(db: &Db, org: Uuid, subject: &str, role: Role) -> Uuid {
 }
 
 async fn link(db: &Db, hospital: Uuid, vendor: Uuid) {
-    db.run(&Principal::system(), move |c| Box::pin(async move { vendors::link(c, &Principal::system(), hospital, vendor).await }))
-        .await
-        .unwrap_or_else(|e| panic!("fixture link: {e} {}", e.detail()));
+    db.run(&Principal::system(), move |c| {
+        Box::pin(async move { vendors::link(c, &Principal::system(), hospital, vendor).await })
+    })
+    .await
+    .unwrap_or_else(|e| panic!("fixture link: {e} {}", e.detail()));
 }
 
 async fn tenant(db: &Db, prefecture: i16, label: &str, code_prefix: &str) -> Tenant {
     let office = create(db, new_org(K::PrefectureOffice, &format!("{label}庁"), prefecture)).await;
     let centre = create(db, new_org(K::HealthCentre, &format!("{label}中央保健所"), prefecture)).await;
-    let hospital = care(db, K::Hospital, &format!("{label}市民病院"), prefecture, centre, 150, &format!("{code_prefix}10000001")).await;
-    let clinic = care(db, K::Clinic, &format!("{label}クリニック"), prefecture, centre, 0, &format!("{code_prefix}30000001")).await;
+    let hospital =
+        care(db, K::Hospital, &format!("{label}市民病院"), prefecture, centre, 150, &format!("{code_prefix}10000001"))
+            .await;
+    let clinic =
+        care(db, K::Clinic, &format!("{label}クリニック"), prefecture, centre, 0, &format!("{code_prefix}30000001"))
+            .await;
     let vendor = create(db, new_org(K::Vendor, &format!("{label}システム株式会社"), prefecture)).await;
     link(db, hospital, vendor).await;
     user(db, office, &format!("{label}-official"), Role::Prefecture).await;
@@ -118,15 +124,18 @@ impl Fixture {
     }
 
     pub fn health_centre(&self, t: &Tenant) -> Principal {
-        Principal::new(format!("inspector-{}", t.prefecture), Role::HealthCentre, Some(t.centre), None).expect("principal")
+        Principal::new(format!("inspector-{}", t.prefecture), Role::HealthCentre, Some(t.centre), None)
+            .expect("principal")
     }
 
     pub fn hospital_admin(&self, t: &Tenant) -> Principal {
-        Principal::new(format!("admin-{}", t.prefecture), Role::HospitalAdmin, Some(t.hospital), None).expect("principal")
+        Principal::new(format!("admin-{}", t.prefecture), Role::HospitalAdmin, Some(t.hospital), None)
+            .expect("principal")
     }
 
     pub fn hospital_staff(&self, t: &Tenant) -> Principal {
-        Principal::new(format!("staff-{}", t.prefecture), Role::HospitalStaff, Some(t.hospital), None).expect("principal")
+        Principal::new(format!("staff-{}", t.prefecture), Role::HospitalStaff, Some(t.hospital), None)
+            .expect("principal")
     }
 
     pub fn vendor(&self, t: &Tenant) -> Principal {

@@ -11,11 +11,11 @@ use actix_web::{App, test, web};
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use jsonwebtoken::Algorithm;
 use renkei_api::AppState;
+use renkei_core::Principal;
 use renkei_core::auth::{AuthConfig, KeySource, Minter, Verifier};
 use renkei_core::config::DatabaseConfig;
 use renkei_core::db::Db;
 use renkei_core::registry::geography::Geography;
-use renkei_core::Principal;
 use serde_json::{Value, json};
 
 pub const ISSUER: &str = "renkei-test";
@@ -130,8 +130,12 @@ impl TestDb {
     }
 
     pub fn db(&self) -> Db {
-        Db::connect(&DatabaseConfig { url: self.app_url.clone(), pool_size: 4, connect_timeout: Duration::from_secs(5) })
-            .expect("pool")
+        Db::connect(&DatabaseConfig {
+            url: self.app_url.clone(),
+            pool_size: 4,
+            connect_timeout: Duration::from_secs(5),
+        })
+        .expect("pool")
     }
 }
 
@@ -186,10 +190,7 @@ impl TestApp {
         let db = TestDb::migrated().await;
         let pool = db.db();
         let fx = fixture::Fixture::load(&pool).await;
-        let geography = pool
-            .run(&Principal::system(), |c| Box::pin(Geography::load(c)))
-            .await
-            .expect("geography");
+        let geography = pool.run(&Principal::system(), |c| Box::pin(Geography::load(c))).await.expect("geography");
         let state = AppState {
             db: pool,
             verifier: Arc::new(Verifier::new(test_auth_config()).await.expect("verifier")),
@@ -210,13 +211,15 @@ impl TestApp {
     /// Sends any request to the app and returns status, content type and JSON body.
     pub async fn send(&self, req: test::TestRequest) -> Reply {
         let app =
-            test::init_service(App::new().app_data(web::Data::new(self.state.clone())).configure(renkei_api::routes)).await;
+            test::init_service(App::new().app_data(web::Data::new(self.state.clone())).configure(renkei_api::routes))
+                .await;
         let res = test::call_service(&app, req.to_request()).await;
         let status = res.status().as_u16();
         let content_type =
             res.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
         let bytes = test::read_body(res).await;
-        let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+        let body =
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
         Reply { status, content_type, body }
     }
 
@@ -244,9 +247,9 @@ impl TestApp {
         self.state
             .db
             .run(&Principal::system(), |c| {
-                Box::pin(async move {
-                    Ok(renkei_core::schema::organisations::table.count().get_result::<i64>(c).await?)
-                })
+                Box::pin(
+                    async move { Ok(renkei_core::schema::organisations::table.count().get_result::<i64>(c).await?) },
+                )
             })
             .await
             .expect("count")

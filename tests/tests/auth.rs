@@ -109,8 +109,12 @@ async fn forged_tokens_are_refused() {
     // Key confusion: HS256 with the public key as the shared secret.
     let mut header = Header::new(Algorithm::HS256);
     header.kid = Some(KID.into());
-    let hs = jsonwebtoken::encode(&header, &claims(&app), &EncodingKey::from_secret(&fixture_bytes("test-ed25519-public.pem")))
-        .expect("hs256");
+    let hs = jsonwebtoken::encode(
+        &header,
+        &claims(&app),
+        &EncodingKey::from_secret(&fixture_bytes("test-ed25519-public.pem")),
+    )
+    .expect("hs256");
     assert_refused(&app, &hs, "HS256 signed with the public key").await;
 
     // Tampered payload: a staff token turned into a national one, signature kept.
@@ -124,7 +128,12 @@ async fn forged_tokens_are_refused() {
     // Signed by a key we do not trust, under our kid and under another kid.
     let attacker = fixture_bytes("attacker-ed25519-private.pem");
     let ours = Minter::new(Algorithm::EdDSA, &attacker, KID, ISSUER, AUDIENCE).expect("minter");
-    assert_refused(&app, &ours.mint(&app.fx.national(), Duration::from_secs(600)).expect("mint"), "untrusted key, our kid").await;
+    assert_refused(
+        &app,
+        &ours.mint(&app.fx.national(), Duration::from_secs(600)).expect("mint"),
+        "untrusted key, our kid",
+    )
+    .await;
     let other = Minter::new(Algorithm::EdDSA, &attacker, "someone-else", ISSUER, AUDIENCE).expect("minter");
     assert_refused(&app, &other.mint(&app.fx.national(), Duration::from_secs(600)).expect("mint"), "unknown kid").await;
 }
@@ -134,11 +143,16 @@ async fn a_deactivated_users_token_stops_working() {
     let app = TestApp::new().await;
     let fx = &app.fx;
     // The fixture's Tokyo hospital admin user has subject "東京-hospital-admin".
-    let admin = Principal::new("東京-hospital-admin".into(), Role::HospitalAdmin, Some(fx.tokyo.hospital), None).expect("p");
+    let admin =
+        Principal::new("東京-hospital-admin".into(), Role::HospitalAdmin, Some(fx.tokyo.hospital), None).expect("p");
     let token = app.token(&admin);
     assert_eq!(app.gql_with_token(Some(&token), VIEWER, json!({})).await.ok()["viewer"]["role"], "HOSPITAL_ADMIN");
     let reply = app
-        .gql(&fx.prefecture(&fx.tokyo), "mutation($id: ID!) { deactivateUser(id: $id) { active } }", json!({ "id": fx.tokyo.hospital_admin_user }))
+        .gql(
+            &fx.prefecture(&fx.tokyo),
+            "mutation($id: ID!) { deactivateUser(id: $id) { active } }",
+            json!({ "id": fx.tokyo.hospital_admin_user }),
+        )
         .await;
     assert_eq!(reply.ok()["deactivateUser"]["active"], false);
     assert_refused(&app, &token, "deactivated user").await;
@@ -158,10 +172,13 @@ async fn keys_from_a_jwks_url() {
     let jwks = json!({ "keys": [test_jwk(KID)] });
     let server = HttpServer::new(move || {
         let body = jwks.clone();
-        App::new().route("/jwks.json", web::get().to(move || {
-            let body = body.clone();
-            async move { HttpResponse::Ok().json(body) }
-        }))
+        App::new().route(
+            "/jwks.json",
+            web::get().to(move || {
+                let body = body.clone();
+                async move { HttpResponse::Ok().json(body) }
+            }),
+        )
     })
     .workers(1)
     .bind("127.0.0.1:0")
@@ -177,10 +194,11 @@ async fn keys_from_a_jwks_url() {
     let token = minter().mint(&p, Duration::from_secs(60)).expect("mint");
     assert_eq!(verifier.verify(&token).await.expect("accepted"), p);
 
-    let stranger = Minter::new(Algorithm::EdDSA, &fixture_bytes("test-ed25519-private.pem"), "rotated-away", ISSUER, AUDIENCE)
-        .expect("minter")
-        .mint(&p, Duration::from_secs(60))
-        .expect("mint");
+    let stranger =
+        Minter::new(Algorithm::EdDSA, &fixture_bytes("test-ed25519-private.pem"), "rotated-away", ISSUER, AUDIENCE)
+            .expect("minter")
+            .mint(&p, Duration::from_secs(60))
+            .expect("mint");
     let err = verifier.verify(&stranger).await.expect_err("unknown kid");
     assert_eq!(err.code, ErrorCode::Unauthenticated);
     stop.stop(true).await;

@@ -10,7 +10,11 @@ fn bearer(app: &TestApp) -> (String, String) {
 }
 
 fn post(app: &TestApp, body: &str) -> TestRequest {
-    TestRequest::post().uri("/graphql").insert_header(("content-type", "application/json")).insert_header(bearer(app)).set_payload(body.to_owned())
+    TestRequest::post()
+        .uri("/graphql")
+        .insert_header(("content-type", "application/json"))
+        .insert_header(bearer(app))
+        .set_payload(body.to_owned())
 }
 
 fn get(app: &TestApp, query: &str) -> TestRequest {
@@ -40,7 +44,9 @@ async fn get_runs_queries_but_not_mutations() {
     let before = app.count_organisations().await;
     let mutation = format!(
         "query={}&variables={}",
-        enc("mutation($p: Int!) { createOrganisation(input: { kind: VENDOR, name: \"GET株式会社\", prefecture: $p }) { id } }"),
+        enc(
+            "mutation($p: Int!) { createOrganisation(input: { kind: VENDOR, name: \"GET株式会社\", prefecture: $p }) { id } }"
+        ),
         enc("{\"p\": 13}")
     );
     let reply = app.send(get(&app, &mutation)).await;
@@ -63,9 +69,8 @@ async fn malformed_get_parameters_are_400() {
         assert!(reply.code().is_some(), "{what}: the error carries a code");
     }
     // Broken percent-encoding reaches the GraphQL parser as text it cannot parse.
-    let reply = app
-        .send(get(&app, "query=%ZZ%E0%A4%A").insert_header(("accept", "application/graphql-response+json")))
-        .await;
+    let reply =
+        app.send(get(&app, "query=%ZZ%E0%A4%A").insert_header(("accept", "application/graphql-response+json"))).await;
     assert_eq!(reply.status, 400, "{}", reply.body);
     assert_eq!(reply.code(), Some("GRAPHQL_PARSE_FAILED"));
 }
@@ -137,7 +142,8 @@ async fn malformed_post_bodies_are_400() {
 async fn variables_of_the_wrong_type_are_refused() {
     let app = TestApp::new().await;
     let body = json!({ "query": "query($id: ID!) { organisation(id: $id) { id } }", "variables": { "id": { "nested": true } } });
-    let reply = app.send(post(&app, &body.to_string()).insert_header(("accept", "application/graphql-response+json"))).await;
+    let reply =
+        app.send(post(&app, &body.to_string()).insert_header(("accept", "application/graphql-response+json"))).await;
     assert_eq!(reply.status, 400, "{}", reply.body);
     assert!(reply.code().is_some());
 }

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeSet;
 
-use diesel::sql_types::{Bool, Text};
 use diesel::QueryableByName;
+use diesel::sql_types::{Bool, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use renkei_core::Principal;
 use renkei_tests::TestApp;
@@ -29,7 +29,11 @@ async fn visible(app: &TestApp, p: &Principal) -> BTreeSet<String> {
     let reply = app.gql(p, LIST, json!({})).await;
     let data = reply.ok();
     let seen = ids(data);
-    assert_eq!(data["organisations"]["totalCount"].as_u64(), Some(seen.len() as u64), "totalCount agrees with the page");
+    assert_eq!(
+        data["organisations"]["totalCount"].as_u64(),
+        Some(seen.len() as u64),
+        "totalCount agrees with the page"
+    );
     seen
 }
 
@@ -40,16 +44,32 @@ async fn each_role_lists_only_its_tenant() {
     let (t, o) = (&fx.tokyo, &fx.osaka);
 
     let tokyo_official = visible(&app, &fx.prefecture(t)).await;
-    let expected = set(&[t.office, t.centre, t.hospital, t.clinic, t.vendor, fx.tokyo_centre2, fx.tokyo_hospital2, o.vendor]);
-    assert_eq!(tokyo_official, expected, "Tokyo sees Tokyo's registry and the vendor directory, not the ministry (which sits in Tokyo)");
+    let expected =
+        set(&[t.office, t.centre, t.hospital, t.clinic, t.vendor, fx.tokyo_centre2, fx.tokyo_hospital2, o.vendor]);
+    assert_eq!(
+        tokyo_official, expected,
+        "Tokyo sees Tokyo's registry and the vendor directory, not the ministry (which sits in Tokyo)"
+    );
     assert!(!tokyo_official.contains(&o.hospital.to_string()));
     assert!(!tokyo_official.contains(&o.office.to_string()));
     assert!(!tokyo_official.contains(&fx.ministry.to_string()));
 
-    assert_eq!(visible(&app, &fx.health_centre(t)).await, set(&[t.centre, t.hospital, t.clinic]), "a health centre sees its jurisdiction");
+    assert_eq!(
+        visible(&app, &fx.health_centre(t)).await,
+        set(&[t.centre, t.hospital, t.clinic]),
+        "a health centre sees its jurisdiction"
+    );
     assert_eq!(visible(&app, &fx.hospital_staff(t)).await, set(&[t.hospital]), "staff see their hospital");
-    assert_eq!(visible(&app, &fx.hospital_admin(t)).await, set(&[t.hospital, t.vendor, o.vendor]), "an admin also sees the vendor directory");
-    assert_eq!(visible(&app, &fx.vendor(t)).await, set(&[t.vendor, t.hospital]), "a vendor sees the hospitals that linked it");
+    assert_eq!(
+        visible(&app, &fx.hospital_admin(t)).await,
+        set(&[t.hospital, t.vendor, o.vendor]),
+        "an admin also sees the vendor directory"
+    );
+    assert_eq!(
+        visible(&app, &fx.vendor(t)).await,
+        set(&[t.vendor, t.hospital]),
+        "a vendor sees the hospitals that linked it"
+    );
     assert!(visible(&app, &fx.dashboard()).await.is_empty(), "dashboards read aggregates only");
     assert_eq!(visible(&app, &fx.national()).await.len(), 13, "the ministry sees all 13 organisations");
 }
@@ -93,7 +113,8 @@ async fn prefecture_cannot_change_another_prefecture() {
     assert_eq!(reply.code(), Some("NOT_FOUND"));
 
     // Nothing changed in Osaka.
-    let check = "query($id: ID!) { organisation(id: $id) { name users(first: 10) { edges { node { email active } } } } }";
+    let check =
+        "query($id: ID!) { organisation(id: $id) { name users(first: 10) { edges { node { email active } } } } }";
     let reply = app.gql(&fx.national(), check, json!({ "id": fx.osaka.hospital })).await;
     let org = &reply.ok()["organisation"];
     assert_eq!(org["name"], "大阪市民病院");
@@ -153,7 +174,10 @@ async fn rls_filters_unfiltered_sql_for_every_role() {
     .get_result(&mut conn)
     .await
     .expect("role");
-    assert!(!role.rolsuper && !role.rolbypassrls && !role.owns_tables, "the test must run as the real application role");
+    assert!(
+        !role.rolsuper && !role.rolbypassrls && !role.owns_tables,
+        "the test must run as the real application role"
+    );
 
     let all_orgs = "SELECT id::text AS id FROM organisations";
     let no_settings: Vec<IdRow> = diesel::sql_query(all_orgs).load(&mut conn).await.expect("select");
@@ -161,7 +185,11 @@ async fn rls_filters_unfiltered_sql_for_every_role() {
 
     let cases: Vec<(Principal, BTreeSet<String>, usize)> = vec![
         (fx.national(), BTreeSet::new(), 13),
-        (fx.prefecture(t), set(&[t.office, t.centre, t.hospital, t.clinic, t.vendor, fx.tokyo_centre2, fx.tokyo_hospital2, o.vendor]), 0),
+        (
+            fx.prefecture(t),
+            set(&[t.office, t.centre, t.hospital, t.clinic, t.vendor, fx.tokyo_centre2, fx.tokyo_hospital2, o.vendor]),
+            0,
+        ),
         (fx.prefecture(o), set(&[o.office, o.centre, o.hospital, o.clinic, o.vendor, t.vendor]), 0),
         (fx.health_centre(t), set(&[t.centre, t.hospital, t.clinic]), 0),
         (fx.hospital_admin(t), set(&[t.hospital, t.vendor, o.vendor]), 0),
@@ -188,11 +216,15 @@ async fn rls_filters_unfiltered_sql_for_every_role() {
     assert_eq!(mine, vec!["東京-vendor@test.renkei.example".to_owned()]);
 
     // A write outside the tenant is refused by PostgreSQL itself.
-    conn.batch_execute("BEGIN; SELECT set_config('renkei.role', 'prefecture', true), set_config('renkei.prefecture', '13', true);")
-        .await
-        .expect("begin");
+    conn.batch_execute(
+        "BEGIN; SELECT set_config('renkei.role', 'prefecture', true), set_config('renkei.prefecture', '13', true);",
+    )
+    .await
+    .expect("begin");
     let err = conn
-        .batch_execute("INSERT INTO organisations (kind, name, prefecture_code, licensed_beds) VALUES ('hospital', 'x', 27, 50)")
+        .batch_execute(
+            "INSERT INTO organisations (kind, name, prefecture_code, licensed_beds) VALUES ('hospital', 'x', 27, 50)",
+        )
         .await
         .expect_err("RLS must refuse");
     assert!(err.to_string().contains("row-level security"), "{err}");

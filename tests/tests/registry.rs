@@ -30,7 +30,10 @@ async fn a_prefecture_registers_a_hospital_in_its_jurisdiction() {
     // The health centre now sees it; Osaka does not.
     let id = org["id"].clone();
     let q = "query($id: ID!) { organisation(id: $id) { name } }";
-    assert_eq!(app.gql(&fx.health_centre(&fx.tokyo), q, json!({ "id": id })).await.ok()["organisation"]["name"], "東京湾岸病院");
+    assert_eq!(
+        app.gql(&fx.health_centre(&fx.tokyo), q, json!({ "id": id })).await.ok()["organisation"]["name"],
+        "東京湾岸病院"
+    );
     assert_eq!(app.gql(&fx.prefecture(&fx.osaka), q, json!({ "id": id })).await.ok()["organisation"], Value::Null);
 }
 
@@ -43,18 +46,63 @@ async fn bad_input_gets_a_code_and_writes_nothing() {
     let cases: Vec<(&str, Value, &str, &str)> = vec![
         ("unknown prefecture", hospital(48, "x"), "BAD_USER_INPUT", "prefecture"),
         ("prefecture zero", hospital(0, "x"), "BAD_USER_INPUT", "prefecture"),
-        ("negative beds", json!({ "kind": "CLINIC", "name": "x", "prefecture": 13, "licensedBeds": -1 }), "BAD_USER_INPUT", "licensedBeds"),
-        ("hospital with 5 beds", json!({ "kind": "HOSPITAL", "name": "x", "prefecture": 13, "licensedBeds": 5 }), "BAD_USER_INPUT", "licensedBeds"),
-        ("hospital without beds", json!({ "kind": "HOSPITAL", "name": "x", "prefecture": 13 }), "BAD_USER_INPUT", "licensedBeds"),
+        (
+            "negative beds",
+            json!({ "kind": "CLINIC", "name": "x", "prefecture": 13, "licensedBeds": -1 }),
+            "BAD_USER_INPUT",
+            "licensedBeds",
+        ),
+        (
+            "hospital with 5 beds",
+            json!({ "kind": "HOSPITAL", "name": "x", "prefecture": 13, "licensedBeds": 5 }),
+            "BAD_USER_INPUT",
+            "licensedBeds",
+        ),
+        (
+            "hospital without beds",
+            json!({ "kind": "HOSPITAL", "name": "x", "prefecture": 13 }),
+            "BAD_USER_INPUT",
+            "licensedBeds",
+        ),
         ("over-long name", hospital(13, &long), "BAD_USER_INPUT", "name"),
         ("empty name", hospital(13, "   "), "BAD_USER_INPUT", "name"),
         ("control characters", hospital(13, "病院\u{0}"), "BAD_USER_INPUT", "name"),
-        ("malformed health centre id", json!({ "kind": "HOSPITAL", "name": "x", "prefecture": 13, "licensedBeds": 50, "healthCentreId": "not-a-uuid" }), "BAD_USER_INPUT", "healthCentreId"),
-        ("health centre of Osaka", json!({ "kind": "HOSPITAL", "name": "x", "prefecture": 13, "licensedBeds": 50, "healthCentreId": fx.osaka.centre }), "BAD_USER_INPUT", "healthCentreId"),
-        ("a hospital as health centre", json!({ "kind": "HOSPITAL", "name": "x", "prefecture": 13, "licensedBeds": 50, "healthCentreId": fx.tokyo.hospital }), "BAD_USER_INPUT", "healthCentreId"),
-        ("malformed institution code", json!({ "kind": "HOSPITAL", "name": "x", "prefecture": 13, "licensedBeds": 50, "medicalInstitutionCode": "13-1" }), "BAD_USER_INPUT", "medicalInstitutionCode"),
-        ("duplicate institution code", json!({ "kind": "HOSPITAL", "name": "x", "prefecture": 13, "licensedBeds": 50, "medicalInstitutionCode": "1310000001" }), "CONFLICT", "medicalInstitutionCode"),
-        ("beds on a vendor", json!({ "kind": "VENDOR", "name": "x", "prefecture": 13, "licensedBeds": 50 }), "BAD_USER_INPUT", "licensedBeds"),
+        (
+            "malformed health centre id",
+            json!({ "kind": "HOSPITAL", "name": "x", "prefecture": 13, "licensedBeds": 50, "healthCentreId": "not-a-uuid" }),
+            "BAD_USER_INPUT",
+            "healthCentreId",
+        ),
+        (
+            "health centre of Osaka",
+            json!({ "kind": "HOSPITAL", "name": "x", "prefecture": 13, "licensedBeds": 50, "healthCentreId": fx.osaka.centre }),
+            "BAD_USER_INPUT",
+            "healthCentreId",
+        ),
+        (
+            "a hospital as health centre",
+            json!({ "kind": "HOSPITAL", "name": "x", "prefecture": 13, "licensedBeds": 50, "healthCentreId": fx.tokyo.hospital }),
+            "BAD_USER_INPUT",
+            "healthCentreId",
+        ),
+        (
+            "malformed institution code",
+            json!({ "kind": "HOSPITAL", "name": "x", "prefecture": 13, "licensedBeds": 50, "medicalInstitutionCode": "13-1" }),
+            "BAD_USER_INPUT",
+            "medicalInstitutionCode",
+        ),
+        (
+            "duplicate institution code",
+            json!({ "kind": "HOSPITAL", "name": "x", "prefecture": 13, "licensedBeds": 50, "medicalInstitutionCode": "1310000001" }),
+            "CONFLICT",
+            "medicalInstitutionCode",
+        ),
+        (
+            "beds on a vendor",
+            json!({ "kind": "VENDOR", "name": "x", "prefecture": 13, "licensedBeds": 50 }),
+            "BAD_USER_INPUT",
+            "licensedBeds",
+        ),
     ];
     let before = app.count_organisations().await;
     for (what, input, code, field) in cases {
@@ -62,7 +110,10 @@ async fn bad_input_gets_a_code_and_writes_nothing() {
         assert_eq!(reply.code(), Some(code), "{what}: {}", reply.body);
         let message = reply.body["errors"][0]["message"].as_str().unwrap_or_default();
         assert!(message.contains(field), "{what}: the message names {field}: {message}");
-        assert!(!message.to_lowercase().contains("violates") && !message.contains("SQL"), "{what}: no database text: {message}");
+        assert!(
+            !message.to_lowercase().contains("violates") && !message.contains("SQL"),
+            "{what}: no database text: {message}"
+        );
     }
     assert_eq!(app.count_organisations().await, before, "nothing was written");
 
@@ -76,7 +127,9 @@ async fn bad_input_gets_a_code_and_writes_nothing() {
 
     // Duplicate e-mail on invitation.
     let invite = "mutation($org: ID!, $email: String!) { inviteUser(input: { organisationId: $org, email: $email, displayName: \"x\", role: HOSPITAL_STAFF }) { id } }";
-    let reply = app.gql(&official, invite, json!({ "org": fx.tokyo.hospital, "email": "東京-hospital-staff@TEST.renkei.example" })).await;
+    let reply = app
+        .gql(&official, invite, json!({ "org": fx.tokyo.hospital, "email": "東京-hospital-staff@TEST.renkei.example" }))
+        .await;
     assert_eq!(reply.code(), Some("CONFLICT"), "{}", reply.body);
     let reply = app.gql(&official, invite, json!({ "org": fx.tokyo.hospital, "email": "no-at-sign" })).await;
     assert_eq!(reply.code(), Some("BAD_USER_INPUT"));
@@ -96,16 +149,20 @@ async fn roles_without_the_right_are_forbidden_and_nothing_is_written() {
     // A prefecture official may not register outside its prefecture, nor a ministry office.
     let reply = app.gql(&fx.prefecture(t), CREATE, json!({ "input": hospital(27, "越境病院") })).await;
     assert_eq!(reply.code(), Some("FORBIDDEN"));
-    let reply = app.gql(&fx.prefecture(t), CREATE, json!({ "input": { "kind": "MINISTRY", "name": "偽省", "prefecture": 13 } })).await;
+    let reply = app
+        .gql(&fx.prefecture(t), CREATE, json!({ "input": { "kind": "MINISTRY", "name": "偽省", "prefecture": 13 } }))
+        .await;
     assert_eq!(reply.code(), Some("FORBIDDEN"));
     assert_eq!(app.count_organisations().await, before);
 
-    let designate = "mutation($id: ID!) { designateCriticalInfrastructure(hospitalId: $id, designatedOn: \"2026-04-01\") { id } }";
+    let designate =
+        "mutation($id: ID!) { designateCriticalInfrastructure(hospitalId: $id, designatedOn: \"2026-04-01\") { id } }";
     for who in [fx.prefecture(t), fx.hospital_admin(t), fx.health_centre(t)] {
         assert_eq!(app.gql(&who, designate, json!({ "id": t.hospital })).await.code(), Some("FORBIDDEN"));
     }
     // A hospital admin may not rename the hospital, nor promote anyone beyond hospital roles.
-    let rename = "mutation($id: ID!) { updateOrganisation(id: $id, input: { name: \"改名\", licensedBeds: 999 }) { id } }";
+    let rename =
+        "mutation($id: ID!) { updateOrganisation(id: $id, input: { name: \"改名\", licensedBeds: 999 }) { id } }";
     assert_eq!(app.gql(&fx.hospital_admin(t), rename, json!({ "id": t.hospital })).await.code(), Some("FORBIDDEN"));
     let invite = "mutation($org: ID!) { inviteUser(input: { organisationId: $org, email: \"boss@evil.example\", displayName: \"boss\", role: NATIONAL }) { id } }";
     assert_eq!(app.gql(&fx.hospital_admin(t), invite, json!({ "org": t.hospital })).await.code(), Some("FORBIDDEN"));
@@ -138,7 +195,13 @@ async fn a_hospital_admin_keeps_its_ehr_details_and_users() {
     let user = &reply.ok()["inviteUser"];
     assert_eq!(user["role"], "HOSPITAL_STAFF");
     assert_eq!(user["organisation"]["id"], json!(fx.tokyo.hospital));
-    let reply = app.gql(&admin, "mutation($id: ID!) { deactivateUser(id: $id) { active deactivatedAt } }", json!({ "id": user["id"] })).await;
+    let reply = app
+        .gql(
+            &admin,
+            "mutation($id: ID!) { deactivateUser(id: $id) { active deactivatedAt } }",
+            json!({ "id": user["id"] }),
+        )
+        .await;
     assert_eq!(reply.ok()["deactivateUser"]["active"], false);
 }
 
@@ -151,8 +214,14 @@ async fn the_ministry_designates_and_revokes() {
     let reply = app.gql(&national, designate, json!({ "id": fx.tokyo.hospital, "on": "2026-04-01" })).await;
     assert_eq!(reply.ok()["designateCriticalInfrastructure"]["inForce"], true);
     // Twice is a conflict; a clinic cannot be designated.
-    assert_eq!(app.gql(&national, designate, json!({ "id": fx.tokyo.hospital, "on": "2026-05-01" })).await.code(), Some("CONFLICT"));
-    assert_eq!(app.gql(&national, designate, json!({ "id": fx.tokyo.clinic, "on": "2026-05-01" })).await.code(), Some("BAD_USER_INPUT"));
+    assert_eq!(
+        app.gql(&national, designate, json!({ "id": fx.tokyo.hospital, "on": "2026-05-01" })).await.code(),
+        Some("CONFLICT")
+    );
+    assert_eq!(
+        app.gql(&national, designate, json!({ "id": fx.tokyo.clinic, "on": "2026-05-01" })).await.code(),
+        Some("BAD_USER_INPUT")
+    );
 
     let list = "{ organisations(first: 50, filter: { designated: true }) { edges { node { id } } } }";
     let reply = app.gql(&fx.prefecture(&fx.tokyo), list, json!({})).await;
@@ -160,10 +229,20 @@ async fn the_ministry_designates_and_revokes() {
     assert_eq!(app.gql(&fx.prefecture(&fx.osaka), list, json!({})).await.ok()["organisations"]["edges"], json!([]));
 
     let revoke = "mutation($id: ID!, $on: LocalDate!) { revokeCriticalInfrastructure(hospitalId: $id, revokedOn: $on) { revokedOn inForce } }";
-    assert_eq!(app.gql(&national, revoke, json!({ "id": fx.tokyo.hospital, "on": "2026-03-01" })).await.code(), Some("BAD_USER_INPUT"), "before the designation");
+    assert_eq!(
+        app.gql(&national, revoke, json!({ "id": fx.tokyo.hospital, "on": "2026-03-01" })).await.code(),
+        Some("BAD_USER_INPUT"),
+        "before the designation"
+    );
     let reply = app.gql(&national, revoke, json!({ "id": fx.tokyo.hospital, "on": "2026-06-30" })).await;
     assert_eq!(reply.ok()["revokeCriticalInfrastructure"]["revokedOn"], "2026-06-30");
-    let history = app.gql(&national, "query($id: ID!) { organisation(id: $id) { designated designations { designatedOn revokedOn } } }", json!({ "id": fx.tokyo.hospital })).await;
+    let history = app
+        .gql(
+            &national,
+            "query($id: ID!) { organisation(id: $id) { designated designations { designatedOn revokedOn } } }",
+            json!({ "id": fx.tokyo.hospital }),
+        )
+        .await;
     assert_eq!(history.ok()["organisation"]["designations"].as_array().map(Vec::len), Some(1));
     assert_eq!(history.ok()["organisation"]["designated"], false);
 }
@@ -176,28 +255,51 @@ async fn health_centres_and_vendor_links() {
     let move_it = "mutation($h: ID!, $c: ID) { setHospitalHealthCentre(hospitalId: $h, healthCentreId: $c) { healthCentre { id } } }";
     let reply = app.gql(&official, move_it, json!({ "h": fx.tokyo.hospital, "c": fx.tokyo_centre2 })).await;
     assert_eq!(reply.ok()["setHospitalHealthCentre"]["healthCentre"]["id"], json!(fx.tokyo_centre2));
-    assert_eq!(app.gql(&official, move_it, json!({ "h": fx.tokyo.hospital, "c": fx.osaka.centre })).await.code(), Some("BAD_USER_INPUT"));
-    assert_eq!(app.gql(&fx.prefecture(&fx.osaka), move_it, json!({ "h": fx.tokyo.hospital, "c": null })).await.code(), Some("NOT_FOUND"));
+    assert_eq!(
+        app.gql(&official, move_it, json!({ "h": fx.tokyo.hospital, "c": fx.osaka.centre })).await.code(),
+        Some("BAD_USER_INPUT")
+    );
+    assert_eq!(
+        app.gql(&fx.prefecture(&fx.osaka), move_it, json!({ "h": fx.tokyo.hospital, "c": null })).await.code(),
+        Some("NOT_FOUND")
+    );
     // The first health centre no longer sees the hospital; the second does.
     let q = "query($id: ID!) { organisation(id: $id) { id } }";
-    assert_eq!(app.gql(&fx.health_centre(&fx.tokyo), q, json!({ "id": fx.tokyo.hospital })).await.ok()["organisation"], Value::Null);
-    let centre2 = Principal::new("inspector-north".into(), Role::HealthCentre, Some(fx.tokyo_centre2), None).expect("p");
-    assert_eq!(app.gql(&centre2, q, json!({ "id": fx.tokyo.hospital })).await.ok()["organisation"]["id"], json!(fx.tokyo.hospital));
+    assert_eq!(
+        app.gql(&fx.health_centre(&fx.tokyo), q, json!({ "id": fx.tokyo.hospital })).await.ok()["organisation"],
+        Value::Null
+    );
+    let centre2 =
+        Principal::new("inspector-north".into(), Role::HealthCentre, Some(fx.tokyo_centre2), None).expect("p");
+    assert_eq!(
+        app.gql(&centre2, q, json!({ "id": fx.tokyo.hospital })).await.ok()["organisation"]["id"],
+        json!(fx.tokyo.hospital)
+    );
 
     // Linking the Osaka vendor lets it see the Tokyo hospital; unlinking hides it again.
     let admin = fx.hospital_admin(&fx.tokyo);
     let link = "mutation($h: ID!, $v: ID!) { linkVendor(hospitalId: $h, vendorId: $v) { vendors { id } } }";
     let reply = app.gql(&admin, link, json!({ "h": fx.tokyo.hospital, "v": fx.osaka.vendor })).await;
     assert_eq!(reply.ok()["linkVendor"]["vendors"].as_array().map(Vec::len), Some(2));
-    assert_eq!(app.gql(&admin, link, json!({ "h": fx.tokyo.hospital, "v": fx.osaka.vendor })).await.code(), Some("CONFLICT"));
-    assert_eq!(app.gql(&admin, link, json!({ "h": fx.tokyo.hospital, "v": fx.tokyo.clinic })).await.code(), Some("NOT_FOUND"));
+    assert_eq!(
+        app.gql(&admin, link, json!({ "h": fx.tokyo.hospital, "v": fx.osaka.vendor })).await.code(),
+        Some("CONFLICT")
+    );
+    assert_eq!(
+        app.gql(&admin, link, json!({ "h": fx.tokyo.hospital, "v": fx.tokyo.clinic })).await.code(),
+        Some("NOT_FOUND")
+    );
     let osaka_vendor = fx.vendor(&fx.osaka);
-    assert_eq!(app.gql(&osaka_vendor, q, json!({ "id": fx.tokyo.hospital })).await.ok()["organisation"]["id"], json!(fx.tokyo.hospital));
+    assert_eq!(
+        app.gql(&osaka_vendor, q, json!({ "id": fx.tokyo.hospital })).await.ok()["organisation"]["id"],
+        json!(fx.tokyo.hospital)
+    );
     let unlink = "mutation($h: ID!, $v: ID!) { unlinkVendor(hospitalId: $h, vendorId: $v) { id } }";
     app.gql(&admin, unlink, json!({ "h": fx.tokyo.hospital, "v": fx.osaka.vendor })).await.ok();
     assert_eq!(app.gql(&osaka_vendor, q, json!({ "id": fx.tokyo.hospital })).await.ok()["organisation"], Value::Null);
     // Another hospital's admin may not touch these links.
-    let reply = app.gql(&fx.hospital_admin(&fx.osaka), link, json!({ "h": fx.tokyo.hospital, "v": fx.osaka.vendor })).await;
+    let reply =
+        app.gql(&fx.hospital_admin(&fx.osaka), link, json!({ "h": fx.tokyo.hospital, "v": fx.osaka.vendor })).await;
     assert_eq!(reply.code(), Some("FORBIDDEN"));
 }
 
@@ -212,7 +314,13 @@ async fn organisations_page_through_a_filtered_list() {
         let reply = app.gql(&national, q, json!({ "after": after })).await;
         let page = &reply.ok()["organisations"];
         assert_eq!(page["totalCount"], 5);
-        names.extend(page["edges"].as_array().expect("edges").iter().map(|e| e["node"]["name"].as_str().unwrap_or_default().to_owned()));
+        names.extend(
+            page["edges"]
+                .as_array()
+                .expect("edges")
+                .iter()
+                .map(|e| e["node"]["name"].as_str().unwrap_or_default().to_owned()),
+        );
         if page["pageInfo"]["hasNextPage"] != true {
             break;
         }
@@ -224,9 +332,16 @@ async fn organisations_page_through_a_filtered_list() {
     assert_eq!(names.len(), 5, "every hospital and clinic once: {names:?}");
 
     let band = "{ organisations(first: 10, filter: { bedBand: BEDS_400_499, prefecture: 13 }) { edges { node { licensedBeds } } } }";
-    assert_eq!(app.gql(&national, band, json!({})).await.ok()["organisations"]["edges"], json!([{ "node": { "licensedBeds": 420 } }]));
+    assert_eq!(
+        app.gql(&national, band, json!({})).await.ok()["organisations"]["edges"],
+        json!([{ "node": { "licensedBeds": 420 } }])
+    );
     let search = "{ organisations(first: 10, filter: { nameContains: \"%\" }) { totalCount } }";
-    assert_eq!(app.gql(&national, search, json!({})).await.ok()["organisations"]["totalCount"], 0, "% is matched literally");
+    assert_eq!(
+        app.gql(&national, search, json!({})).await.ok()["organisations"]["totalCount"],
+        0,
+        "% is matched literally"
+    );
     let search = "{ organisations(first: 10, filter: { nameContains: \"市民\" }) { totalCount } }";
     assert_eq!(app.gql(&national, search, json!({})).await.ok()["organisations"]["totalCount"], 2);
 }

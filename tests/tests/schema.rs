@@ -11,10 +11,7 @@ fn committed_sdl_matches_the_code() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../graphql/schema.graphql");
     let committed = std::fs::read_to_string(&path).expect("graphql/schema.graphql");
     let current = renkei_graphql::sdl();
-    assert!(
-        committed == current,
-        "graphql/schema.graphql is out of date: run `make schema` and commit the result"
-    );
+    assert!(committed == current, "graphql/schema.graphql is out of date: run `make schema` and commit the result");
 }
 
 #[derive(QueryableByName)]
@@ -48,7 +45,8 @@ async fn snapshot(url: &str) -> Vec<String> {
         SELECT format('grant %s %s %s', table_name, grantee, privilege_type) FROM information_schema.role_table_grants
          WHERE table_schema = 'public' AND grantee = 'renkei_app'
         ORDER BY 1";
-    let mut lines: Vec<String> = diesel::sql_query(sql).load::<Line>(&mut conn).await.expect("snapshot").into_iter().map(|l| l.line).collect();
+    let mut lines: Vec<String> =
+        diesel::sql_query(sql).load::<Line>(&mut conn).await.expect("snapshot").into_iter().map(|l| l.line).collect();
     lines.sort();
     lines
 }

@@ -20,7 +20,9 @@ async fn readyz(db: web::Data<Db>) -> HttpResponse {
         Ok(Ok(applied)) if applied.is_some() && applied == expected => {
             HttpResponse::Ok().json(json!({ "status": "ready", "postgres": "ok" }))
         }
-        Ok(Ok(_)) => HttpResponse::ServiceUnavailable().json(json!({ "status": "not ready", "postgres": "migrations pending" })),
+        Ok(Ok(_)) => {
+            HttpResponse::ServiceUnavailable().json(json!({ "status": "not ready", "postgres": "migrations pending" }))
+        }
         _ => HttpResponse::ServiceUnavailable().json(json!({ "status": "not ready", "postgres": "unreachable" })),
     }
 }

@@ -30,7 +30,13 @@ impl Designation {
     }
 }
 
-pub async fn designate(conn: &mut Conn, p: &Principal, hospital_id: Uuid, designated_on: NaiveDate, note: Option<String>) -> Result<Designation> {
+pub async fn designate(
+    conn: &mut Conn,
+    p: &Principal,
+    hospital_id: Uuid,
+    designated_on: NaiveDate,
+    note: Option<String>,
+) -> Result<Designation> {
     let note = note.map(|n| text_field("note", &n, 2000)).transpose()?;
     let hospital = organisations::get(conn, p, hospital_id).await?;
     if hospital.kind != OrganisationKind::Hospital {

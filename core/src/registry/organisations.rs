@@ -162,11 +162,10 @@ fn visible_to(p: &Principal) -> Boxed<'static> {
         Role::HealthCentre => q.filter(organisations::id.eq(org).or(organisations::jurisdiction_id.eq(org))),
         Role::HospitalAdmin => q.filter(organisations::id.eq(org).or(organisations::kind.eq(OrganisationKind::Vendor))),
         Role::HospitalStaff => q.filter(organisations::id.eq(org)),
-        Role::Vendor => q.filter(
-            organisations::id.eq(org).or(organisations::id.eq_any(
+        Role::Vendor => q
+            .filter(organisations::id.eq(org).or(organisations::id.eq_any(
                 vendor_links::table.filter(vendor_links::vendor_id.eq(org)).select(vendor_links::hospital_id),
-            )),
-        ),
+            ))),
         // Dashboards read aggregates only.
         Role::Dashboard => q.filter(diesel::dsl::sql::<diesel::sql_types::Bool>("false")),
     }
@@ -248,11 +247,7 @@ pub async fn get(conn: &mut Conn, p: &Principal, id: Uuid) -> Result<Organisatio
 
 /// Several organisations by id (those visible), for batch loading.
 pub async fn find_many(conn: &mut Conn, p: &Principal, ids: &[Uuid]) -> Result<Vec<Organisation>> {
-    Ok(visible_to(p)
-        .filter(organisations::id.eq_any(ids))
-        .select(Organisation::as_select())
-        .load(conn)
-        .await?)
+    Ok(visible_to(p).filter(organisations::id.eq_any(ids)).select(Organisation::as_select()).load(conn).await?)
 }
 
 /// A new organisation, validated before it reaches the database.
@@ -358,7 +353,17 @@ pub struct OrganisationChanges {
 impl OrganisationChanges {
     /// Whether only the fields a hospital may keep current itself are touched.
     pub fn only_ehr_details(&self) -> bool {
-        let Self { name, name_en, licensed_beds, functions, ehr_in_use: _, ehr_product: _, medical_institution_code, gmis_id, active } = self;
+        let Self {
+            name,
+            name_en,
+            licensed_beds,
+            functions,
+            ehr_in_use: _,
+            ehr_product: _,
+            medical_institution_code,
+            gmis_id,
+            active,
+        } = self;
         name.is_none()
             && name_en.is_none()
             && licensed_beds.is_none()
@@ -374,7 +379,12 @@ impl OrganisationChanges {
 }
 
 /// Applies `changes` after checking them against the organisation as it stands.
-pub async fn update(conn: &mut Conn, p: &Principal, id: Uuid, mut changes: OrganisationChanges) -> Result<Organisation> {
+pub async fn update(
+    conn: &mut Conn,
+    p: &Principal,
+    id: Uuid,
+    mut changes: OrganisationChanges,
+) -> Result<Organisation> {
     let current = get(conn, p, id).await?;
     if changes.is_empty() {
         return Ok(current);
@@ -407,13 +417,19 @@ pub async fn update(conn: &mut Conn, p: &Principal, id: Uuid, mut changes: Organ
 }
 
 /// Puts a hospital or clinic under a health centre's jurisdiction (or none).
-pub async fn set_jurisdiction(conn: &mut Conn, p: &Principal, hospital_id: Uuid, health_centre_id: Option<Uuid>) -> Result<Organisation> {
+pub async fn set_jurisdiction(
+    conn: &mut Conn,
+    p: &Principal,
+    hospital_id: Uuid,
+    health_centre_id: Option<Uuid>,
+) -> Result<Organisation> {
     let hospital = get(conn, p, hospital_id).await?;
     if !hospital.kind.gives_care() {
         return Err(Error::bad_input("hospitalId: not a hospital or clinic"));
     }
     if let Some(hc) = health_centre_id {
-        let centre = find(conn, p, hc).await?.ok_or_else(|| Error::bad_input("healthCentreId: no such health centre"))?;
+        let centre =
+            find(conn, p, hc).await?.ok_or_else(|| Error::bad_input("healthCentreId: no such health centre"))?;
         if centre.kind != OrganisationKind::HealthCentre {
             return Err(Error::bad_input("healthCentreId: not a health centre"));
         }

@@ -109,12 +109,7 @@ pub async fn deactivate(conn: &mut Conn, id: Uuid) -> Result<User> {
 
 /// The user behind a token's subject, if one is registered (a user can always see itself).
 pub async fn by_subject(conn: &mut Conn, subject: &str) -> Result<Option<User>> {
-    Ok(users::table
-        .filter(users::subject.eq(subject))
-        .select(User::as_select())
-        .first(conn)
-        .await
-        .optional()?)
+    Ok(users::table.filter(users::subject.eq(subject)).select(User::as_select()).first(conn).await.optional()?)
 }
 
 /// One page of an organisation's users, ordered by (display name, id).
@@ -128,12 +123,8 @@ pub async fn list_for_organisation(
     if let Some((name, id)) = after {
         q = q.filter(users::display_name.gt(name.clone()).or(users::display_name.eq(name).and(users::id.gt(id))));
     }
-    let mut rows: Vec<User> = q
-        .select(User::as_select())
-        .order((users::display_name, users::id))
-        .limit(first + 1)
-        .load(conn)
-        .await?;
+    let mut rows: Vec<User> =
+        q.select(User::as_select()).order((users::display_name, users::id)).limit(first + 1).load(conn).await?;
     let more = rows.len() as i64 > first;
     rows.truncate(first as usize);
     Ok((rows, more))

@@ -4,8 +4,8 @@ use chrono::{NaiveDate, Utc};
 use juniper::{ID, graphql_object};
 use renkei_core::registry::designations::Designation as Core;
 
-use crate::ids::to_id;
 use crate::Context;
+use crate::ids::to_id;
 
 pub struct Designation(pub Core);
 

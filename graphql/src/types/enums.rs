@@ -2,7 +2,9 @@
 
 use juniper::GraphQLEnum;
 use renkei_core::Role as CoreRole;
-use renkei_core::registry::organisations::{BedBand as CoreBand, HospitalFunction as CoreFunction, OrganisationKind as CoreKind};
+use renkei_core::registry::organisations::{
+    BedBand as CoreBand, HospitalFunction as CoreFunction, OrganisationKind as CoreKind,
+};
 
 /// Declares a GraphQL enum with the same variants as a domain enum, and conversions both ways.
 macro_rules! mirror {

@@ -2,18 +2,20 @@
 
 use chrono::{DateTime, Utc};
 use juniper::{GraphQLInputObject, ID, graphql_object};
-use renkei_core::registry::organisations::{self as orgs, BedBand as CoreBand, Organisation as Core, OrganisationFilter};
-use renkei_core::registry::{designations, users, vendors};
 use renkei_core::Error;
+use renkei_core::registry::organisations::{
+    self as orgs, BedBand as CoreBand, Organisation as Core, OrganisationFilter,
+};
+use renkei_core::registry::{designations, users, vendors};
 
 use super::designation::Designation;
 use super::enums::{BedBand, HospitalFunction, OrganisationKind};
 use super::geography::Prefecture;
 use super::user::{User, UserConnection, UserEdge};
+use crate::Context;
 use crate::connection::PageInfo;
 use crate::error::ApiResult;
 use crate::ids::{decode_cursor, encode_cursor, page_size, parse_id, to_id};
-use crate::Context;
 
 pub struct Organisation(pub Core);
 
@@ -148,9 +150,14 @@ pub struct OrganisationFilterInput {
 
 impl OrganisationFilterInput {
     pub fn into_core(self, ctx: &Context) -> Result<OrganisationFilter, Error> {
-        let prefecture = self.prefecture.map(|p| ctx.geography.require_prefecture("filter.prefecture", p).map(|p| p.code)).transpose()?;
+        let prefecture = self
+            .prefecture
+            .map(|p| ctx.geography.require_prefecture("filter.prefecture", p).map(|p| p.code))
+            .transpose()?;
         let name_contains = match self.name_contains {
-            Some(n) if n.chars().count() > 100 => return Err(Error::bad_input("filter.nameContains: at most 100 characters")),
+            Some(n) if n.chars().count() > 100 => {
+                return Err(Error::bad_input("filter.nameContains: at most 100 characters"));
+            }
             Some(n) if n.trim().is_empty() => None,
             other => other.map(|n| n.trim().to_owned()),
         };

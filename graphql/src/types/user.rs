@@ -7,10 +7,10 @@ use renkei_core::registry::users::User as Core;
 
 use super::enums::Role;
 use super::organisation::Organisation;
+use crate::Context;
 use crate::connection::PageInfo;
 use crate::error::ApiResult;
 use crate::ids::to_id;
-use crate::Context;
 
 pub struct User(pub Core);
 

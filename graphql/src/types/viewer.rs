@@ -7,8 +7,8 @@ use super::enums::Role;
 use super::geography::Prefecture;
 use super::organisation::Organisation;
 use super::user::User;
-use crate::error::ApiResult;
 use crate::Context;
+use crate::error::ApiResult;
 
 pub struct Viewer;
 
