@@ -46,6 +46,7 @@ command -v psql >/dev/null || apt_install postgresql-client
 
 # A superuser session: over TCP where trust allows it, else as the postgres OS user (peer).
 pg_super() {
+  export PGOPTIONS='-c client_min_messages=warning'
   if psql -w -h "$PGHOST_ADDR" -p "$PGPORT_NUM" -U postgres -d postgres -c 'select 1' >/dev/null 2>&1; then
     psql -w -q -v ON_ERROR_STOP=1 -h "$PGHOST_ADDR" -p "$PGPORT_NUM" -U postgres -d postgres "$@"
   else
