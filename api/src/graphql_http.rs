@@ -11,6 +11,7 @@ use juniper::{GraphQLError, InputValue, OperationType, ValidatedOperation, Varia
 use renkei_core::{Error as DomainError, ErrorCode, Principal};
 use renkei_graphql::{Context, REQUEST_ID};
 use serde_json::{Map, Value, json};
+use tracing::Instrument;
 
 use crate::AppState;
 
@@ -133,6 +134,11 @@ async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Principal, 
     if user.is_some_and(|u| !u.active) {
         return Err(DomainError::unauthenticated("account deactivated"));
     }
+    let span = tracing::Span::current();
+    span.record("renkei.role", principal.role.as_str());
+    if let Some(tenant) = principal.prefecture {
+        span.record("renkei.tenant", tenant);
+    }
     Ok(principal)
 }
 
@@ -169,26 +175,59 @@ fn request_error(rid: &str, code: &str, e: &GraphQLError) -> Outcome {
 }
 
 async fn execute(state: &AppState, principal: &Principal, rid: &str, op: Operation, over_get: bool) -> Outcome {
+    let name = state.metrics.operation_label(op.operation_name.as_deref());
+    let span = tracing::info_span!(
+        "graphql.operation",
+        graphql.operation.name = %name,
+        graphql.operation.type = tracing::field::Empty,
+        graphql.outcome = tracing::field::Empty,
+    );
+    tracing::Span::current().record("graphql.operation.name", name.as_str());
+    let started = std::time::Instant::now();
+    let (outcome, kind) = run_operation(state, principal, rid, op, over_get).instrument(span.clone()).await;
+    let result = if outcome.request_error {
+        "request_error"
+    } else if outcome.body.get("errors").is_some() {
+        "field_error"
+    } else {
+        "ok"
+    };
+    span.record("graphql.outcome", result);
+    state.metrics.graphql_operations.with_label_values(&[name.as_str(), kind, result]).inc();
+    state.metrics.graphql_duration.with_label_values(&[name.as_str()]).observe(started.elapsed().as_secs_f64());
+    outcome
+}
+
+async fn run_operation(
+    state: &AppState,
+    principal: &Principal,
+    rid: &str,
+    op: Operation,
+    over_get: bool,
+) -> (Outcome, &'static str) {
     let validated = match ValidatedOperation::new(&op.query, op.operation_name.as_deref(), &state.schema) {
         Ok(v) => v,
-        Err(e @ GraphQLError::ParseError(_)) => return request_error(rid, "GRAPHQL_PARSE_FAILED", &e),
-        Err(e) => return request_error(rid, "GRAPHQL_VALIDATION_FAILED", &e),
+        Err(e @ GraphQLError::ParseError(_)) => return (request_error(rid, "GRAPHQL_PARSE_FAILED", &e), "unknown"),
+        Err(e) => return (request_error(rid, "GRAPHQL_VALIDATION_FAILED", &e), "unknown"),
     };
+    let kind = match validated.operation_type() {
+        OperationType::Query => "query",
+        OperationType::Mutation => "mutation",
+        OperationType::Subscription => "subscription",
+    };
+    tracing::Span::current().record("graphql.operation.type", kind);
     match validated.operation_type() {
         OperationType::Mutation if over_get => {
-            return Outcome {
-                body: json!({ "errors": [{ "message": "mutations must be sent with POST", "extensions": { "code": "METHOD_NOT_ALLOWED", "requestId": rid } }] }),
-                request_error: true,
-                mutation_over_get: true,
-            };
+            let body = json!({ "errors": [{ "message": "mutations must be sent with POST", "extensions": { "code": "METHOD_NOT_ALLOWED", "requestId": rid } }] });
+            return (Outcome { body, request_error: true, mutation_over_get: true }, kind);
         }
         OperationType::Subscription => {
-            return request_error(rid, "OPERATION_NOT_SUPPORTED", &GraphQLError::IsSubscription);
+            return (request_error(rid, "OPERATION_NOT_SUPPORTED", &GraphQLError::IsSubscription), kind);
         }
         _ => {}
     }
     let ctx = Context { db: state.db.clone(), principal: principal.clone(), geography: state.geography.clone() };
-    match REQUEST_ID.scope(rid.to_owned(), validated.execute(&op.variables, &ctx)).await {
+    let outcome = match REQUEST_ID.scope(rid.to_owned(), validated.execute(&op.variables, &ctx)).await {
         Ok((data, errs)) => {
             let mut body = json!({ "data": data });
             if !errs.is_empty() {
@@ -197,7 +236,8 @@ async fn execute(state: &AppState, principal: &Principal, rid: &str, op: Operati
             Outcome { body, request_error: false, mutation_over_get: false }
         }
         Err(e) => request_error(rid, "BAD_USER_INPUT", &e),
-    }
+    };
+    (outcome, kind)
 }
 
 /// Answers a single operation: request errors are 400 for graphql-response+json, 200 for json.

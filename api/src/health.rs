@@ -16,11 +16,9 @@ pub async fn healthz() -> HttpResponse {
 /// and reported but does not fail readiness: it is the fast path, and the service keeps serving
 /// without it.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let postgres = match tokio::time::timeout(Duration::from_secs(3), state.db.applied_migration()).await {
-        Ok(Ok(applied)) => {
-            let expected = renkei_migrations::versions().ok().and_then(|v| v.last().cloned());
-            if applied.is_some() && applied == expected { "ok" } else { "migrations pending" }
-        }
+    let postgres = match tokio::time::timeout(Duration::from_secs(3), state.db.migrations_current()).await {
+        Ok(Ok(true)) => "ok",
+        Ok(Ok(false)) => "migrations pending",
         Ok(Err(_)) | Err(_) => "unreachable",
     };
     let redis = match &state.redis {
@@ -38,4 +36,9 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 async fn ping_redis(client: &redis::Client) -> redis::RedisResult<()> {
     let mut conn = client.get_multiplexed_async_connection().await?;
     redis::cmd("PING").query_async::<String>(&mut conn).await.map(|_| ())
+}
+
+/// Prometheus text exposition.
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(state.metrics.render(&state.db))
 }

@@ -3,6 +3,7 @@
 pub mod config;
 pub mod graphql_http;
 pub mod health;
+pub mod observe;
 pub mod state;
 
 use actix_web::web;
@@ -10,7 +11,8 @@ use actix_web::web;
 pub use config::ApiConfig;
 pub use state::AppState;
 
-/// Mounts every route; shared by `serve` and the tests.
+/// Mounts every route; shared by `serve` and the tests. Wrap the app in
+/// `actix_web::middleware::from_fn(observe::observe)` for spans and metrics.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/graphql")
@@ -20,5 +22,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .service(web::resource("/graphiql").route(web::get().to(graphql_http::graphiql)))
     .service(web::resource("/healthz").route(web::get().to(health::healthz)))
-    .service(web::resource("/readyz").route(web::get().to(health::readyz)));
+    .service(web::resource("/readyz").route(web::get().to(health::readyz)))
+    .service(web::resource("/metrics").route(web::get().to(health::metrics)));
 }

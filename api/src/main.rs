@@ -65,19 +65,9 @@ struct TokenArgs {
     ttl_minutes: u64,
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if std::env::var("LOG_FORMAT").is_ok_and(|f| f == "json") {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    init_logging();
+    let _telemetry = renkei_core::telemetry::init("renkei-api")?;
     match Cli::parse().command.unwrap_or(Command::Serve) {
         Command::Serve => serve().await,
         Command::Migrate => {
@@ -148,12 +138,17 @@ async fn serve() -> anyhow::Result<()> {
     let state = AppState::new(&config).await?;
     tracing::info!(bind = %config.bind, workers = config.workers, "renkei-api listening");
     let data = web::Data::new(state);
-    HttpServer::new(move || App::new().app_data(data.clone()).configure(renkei_api::routes))
-        .workers(config.workers)
-        .shutdown_timeout(30)
-        .bind(&config.bind)
-        .with_context(|| format!("BIND_ADDRESS={} cannot be bound", config.bind))?
-        .run()
-        .await?;
+    HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .wrap(actix_web::middleware::from_fn(renkei_api::observe::observe))
+            .configure(renkei_api::routes)
+    })
+    .workers(config.workers)
+    .shutdown_timeout(30)
+    .bind(&config.bind)
+    .with_context(|| format!("BIND_ADDRESS={} cannot be bound", config.bind))?
+    .run()
+    .await?;
     Ok(())
 }

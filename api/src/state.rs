@@ -6,6 +6,7 @@ use anyhow::Context as _;
 use renkei_core::Principal;
 use renkei_core::auth::Verifier;
 use renkei_core::db::Db;
+use renkei_core::metrics::Metrics;
 use renkei_core::registry::geography::Geography;
 use renkei_graphql::Schema;
 
@@ -18,6 +19,7 @@ pub struct AppState {
     pub schema: Arc<Schema>,
     pub geography: Arc<Geography>,
     pub redis: Option<redis::Client>,
+    pub metrics: Arc<Metrics>,
     pub max_body_bytes: usize,
     pub max_batch: usize,
     pub graphiql: bool,
@@ -44,6 +46,7 @@ impl AppState {
             schema: Arc::new(renkei_graphql::schema()),
             geography: Arc::new(geography),
             redis,
+            metrics: Arc::new(Metrics::new("api")?),
             max_body_bytes: config.max_body_bytes,
             max_batch: config.max_batch,
             graphiql: config.graphiql,

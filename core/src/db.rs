@@ -9,6 +9,7 @@ use diesel::sql_types::Text;
 use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::{AnsiTransactionManager, AsyncPgConnection, RunQueryDsl, TransactionManager};
+use tracing::Instrument;
 
 use crate::config::DatabaseConfig;
 use crate::{Error, Principal, Result};
@@ -43,6 +44,16 @@ impl Db {
     /// (`set_config(…, true)`), so they vanish at commit or rollback and a pooled connection never
     /// carries one caller's identity into the next.
     pub async fn run<R, F>(&self, principal: &Principal, f: F) -> Result<R>
+    where
+        R: Send,
+        F: for<'c> FnOnce(&'c mut Conn) -> DbFuture<'c, R> + Send,
+    {
+        let span =
+            tracing::info_span!("db.transaction", db.system = "postgresql", renkei.role = principal.role.as_str());
+        self.run_in(principal, f).instrument(span).await
+    }
+
+    async fn run_in<R, F>(&self, principal: &Principal, f: F) -> Result<R>
     where
         R: Send,
         F: for<'c> FnOnce(&'c mut Conn) -> DbFuture<'c, R> + Send,
@@ -88,6 +99,14 @@ impl Db {
             .get_result(&mut *conn)
             .await?;
         Ok(row.version)
+    }
+
+    /// Whether the database carries every migration this binary knows. A newer database (a
+    /// rollout migrates before it replaces the old pods) still counts as current.
+    pub async fn migrations_current(&self) -> Result<bool> {
+        let expected = renkei_migrations::versions().map_err(Error::internal)?.last().cloned();
+        let applied = self.applied_migration().await?;
+        Ok(matches!((applied, expected), (Some(a), Some(e)) if a >= e))
     }
 
     pub fn pool_status(&self) -> deadpool::Status {

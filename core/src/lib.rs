@@ -7,10 +7,12 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod metrics;
 pub mod principal;
 pub mod registry;
 pub mod schema;
 pub mod seed;
+pub mod telemetry;
 
 pub use error::{Error, ErrorCode, Result};
 pub use principal::{Principal, Role};

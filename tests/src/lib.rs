@@ -196,6 +196,7 @@ impl TestApp {
             verifier: Arc::new(Verifier::new(test_auth_config()).await.expect("verifier")),
             schema: Arc::new(renkei_graphql::schema()),
             geography: Arc::new(geography),
+            metrics: Arc::new(renkei_core::metrics::Metrics::new("api").expect("metrics")),
             redis: std::env::var("REDIS_URL").ok().and_then(|u| redis_client(&u)),
             max_body_bytes: 64 * 1024,
             max_batch: 10,
@@ -210,9 +211,14 @@ impl TestApp {
 
     /// Sends any request to the app and returns status, content type and JSON body.
     pub async fn send(&self, req: test::TestRequest) -> Reply {
-        let app =
-            test::init_service(App::new().app_data(web::Data::new(self.state.clone())).configure(renkei_api::routes))
-                .await;
+        let app = test::init_service(
+            // The same stack as `renkei-api serve`.
+            App::new()
+                .app_data(web::Data::new(self.state.clone()))
+                .wrap(actix_web::middleware::from_fn(renkei_api::observe::observe))
+                .configure(renkei_api::routes),
+        )
+        .await;
         let res = test::call_service(&app, req.to_request()).await;
         let status = res.status().as_u16();
         let content_type =

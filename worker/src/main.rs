@@ -1,5 +1,5 @@
 //! `renkei-worker`: the background process. Today it holds its database pool and answers health
-//! and readiness probes, so that deployments can run it; the durable job queue, e-mail alerts and
+//! and readiness probes and serves its metrics, so that deployments can run it; the durable job queue, e-mail alerts and
 //! reporting bundles are built on this process (issue #6).
 
 use std::time::Duration;
@@ -8,6 +8,7 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context as _;
 use renkei_core::config::{DatabaseConfig, var_or};
 use renkei_core::db::Db;
+use renkei_core::metrics::Metrics;
 use serde_json::json;
 
 async fn healthz() -> HttpResponse {
@@ -15,11 +16,8 @@ async fn healthz() -> HttpResponse {
 }
 
 async fn readyz(db: web::Data<Db>) -> HttpResponse {
-    let expected = renkei_migrations::versions().ok().and_then(|v| v.last().cloned());
-    match tokio::time::timeout(Duration::from_secs(3), db.applied_migration()).await {
-        Ok(Ok(applied)) if applied.is_some() && applied == expected => {
-            HttpResponse::Ok().json(json!({ "status": "ready", "postgres": "ok" }))
-        }
+    match tokio::time::timeout(Duration::from_secs(3), db.migrations_current()).await {
+        Ok(Ok(true)) => HttpResponse::Ok().json(json!({ "status": "ready", "postgres": "ok" })),
         Ok(Ok(_)) => {
             HttpResponse::ServiceUnavailable().json(json!({ "status": "not ready", "postgres": "migrations pending" }))
         }
@@ -27,18 +25,24 @@ async fn readyz(db: web::Data<Db>) -> HttpResponse {
     }
 }
 
+async fn render_metrics(db: web::Data<Db>, metrics: web::Data<Metrics>) -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(metrics.render(&db))
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let _telemetry = renkei_core::telemetry::init("renkei-worker")?;
     let db = Db::connect(&DatabaseConfig::from_env()?)?;
+    let metrics = web::Data::new(Metrics::new("worker")?);
     let bind = var_or("WORKER_BIND_ADDRESS", "127.0.0.1:8081");
     tracing::info!(bind = %bind, "renkei-worker started");
     let data = web::Data::new(db);
     HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .app_data(metrics.clone())
             .route("/healthz", web::get().to(healthz))
+            .route("/metrics", web::get().to(render_metrics))
             .route("/readyz", web::get().to(readyz))
     })
     .workers(1)
