@@ -8,8 +8,12 @@ source .dev/env
 for db in $(psql "$TEST_OWNER_DATABASE_URL" -tAc "SELECT datname FROM pg_database WHERE datname LIKE 'renkei\_t\_%' OR datname LIKE 'renkei\_tpl\_%'"); do
   psql -q "$TEST_OWNER_DATABASE_URL" -c "DROP DATABASE IF EXISTS $db" >/dev/null
 done
+status=0
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --no-fail-fast
+  cargo nextest run --workspace --no-fail-fast || status=$?
 else
-  cargo test --workspace --no-fail-fast
+  cargo test --workspace --no-fail-fast || status=$?
 fi
+# The Helm chart renders and validates against the Kubernetes schemas.
+bash scripts/helm-test.sh || status=$?
+exit $status
