@@ -1,6 +1,11 @@
 //! The API server's configuration (see the README's table).
 
+use std::time::Duration;
+
 use renkei_core::auth::AuthConfig;
+use renkei_graphql::limits::Limits;
+
+use crate::rate_limit::RateLimits;
 use renkei_core::config::{DatabaseConfig, parse_or, redis_url, var_or};
 
 #[derive(Clone, Debug)]
@@ -15,6 +20,20 @@ pub struct ApiConfig {
     pub max_batch: usize,
     /// `GRAPHIQL_ENABLED`: serve the GraphiQL page at /graphiql.
     pub graphiql: bool,
+    /// `GRAPHQL_INTROSPECTION`: answer `__schema` and `__type` (off in production values).
+    pub introspection: bool,
+    /// `GRAPHQL_MAX_DEPTH`, `GRAPHQL_MAX_TOKENS`, `GRAPHQL_MAX_FIELDS`, `GRAPHQL_MAX_COST`,
+    /// `GRAPHQL_MAX_ALIASES`, `GRAPHQL_MAX_ROOT_FIELDS`.
+    pub limits: Limits,
+    /// `RATE_LIMIT_PER_IP`, `RATE_LIMIT_AUTH_FAILURES`, `RATE_LIMIT_QUERIES`, `RATE_LIMIT_MUTATIONS`.
+    pub rate_limits: RateLimits,
+    /// `RATE_LIMIT_TRUST_FORWARDED_FOR`: take the client IP from `X-Forwarded-For` (behind a
+    /// trusted ingress only).
+    pub trust_forwarded_for: bool,
+    /// `REQUEST_TIMEOUT_SECONDS`: longest a GraphQL operation may run.
+    pub request_timeout: Duration,
+    /// `CORS_ALLOWED_ORIGINS`: comma-separated origins allowed to call from a browser.
+    pub cors_origins: Vec<String>,
     pub database: DatabaseConfig,
     pub auth: AuthConfig,
     pub redis_url: Option<String>,
@@ -30,7 +49,45 @@ impl ApiConfig {
         if max_batch == 0 || max_batch > 100 {
             anyhow::bail!("GRAPHQL_MAX_BATCH must be between 1 and 100");
         }
+        let defaults = Limits::default();
+        let limits = Limits {
+            max_depth: parse_or("GRAPHQL_MAX_DEPTH", defaults.max_depth)?,
+            max_tokens: parse_or("GRAPHQL_MAX_TOKENS", defaults.max_tokens)?,
+            max_fields: parse_or("GRAPHQL_MAX_FIELDS", defaults.max_fields)?,
+            max_cost: parse_or("GRAPHQL_MAX_COST", defaults.max_cost)?,
+            max_aliases: parse_or("GRAPHQL_MAX_ALIASES", defaults.max_aliases)?,
+            max_root_fields: parse_or("GRAPHQL_MAX_ROOT_FIELDS", defaults.max_root_fields)?,
+        };
+        if limits.max_depth < 4 || limits.max_depth > 64 {
+            anyhow::bail!("GRAPHQL_MAX_DEPTH must be between 4 and 64");
+        }
+        let cors_origins: Vec<String> = var_or("CORS_ALLOWED_ORIGINS", "")
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if let Some(bad) =
+            cors_origins.iter().find(|o| !(o.starts_with("https://") || o.starts_with("http://")) || o.ends_with('/'))
+        {
+            anyhow::bail!("CORS_ALLOWED_ORIGINS: {bad:?} is not an origin like https://dashboard.example.jp");
+        }
+        let request_timeout = parse_or("REQUEST_TIMEOUT_SECONDS", 30u64)?;
+        if request_timeout == 0 || request_timeout > 300 {
+            anyhow::bail!("REQUEST_TIMEOUT_SECONDS must be between 1 and 300");
+        }
         Ok(Self {
+            introspection: parse_or("GRAPHQL_INTROSPECTION", true)?,
+            limits,
+            rate_limits: RateLimits {
+                per_ip: parse_or("RATE_LIMIT_PER_IP", 1200u32)?,
+                auth_failures_per_ip: parse_or("RATE_LIMIT_AUTH_FAILURES", 20u32)?,
+                queries_per_token: parse_or("RATE_LIMIT_QUERIES", 600u32)?,
+                mutations_per_token: parse_or("RATE_LIMIT_MUTATIONS", 60u32)?,
+            },
+            trust_forwarded_for: parse_or("RATE_LIMIT_TRUST_FORWARDED_FOR", false)?,
+            request_timeout: Duration::from_secs(request_timeout),
+            cors_origins,
             bind: var_or("BIND_ADDRESS", "127.0.0.1:8080"),
             workers,
             max_body_bytes: parse_or("GRAPHQL_MAX_BODY_BYTES", 64 * 1024usize)?,

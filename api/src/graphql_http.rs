@@ -8,12 +8,15 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures::StreamExt;
 use juniper::{GraphQLError, InputValue, OperationType, ValidatedOperation, Variables};
+use renkei_core::audit;
 use renkei_core::{Error as DomainError, ErrorCode, Principal};
+use renkei_graphql::limits::{LimitError, analyse, parse_limit};
 use renkei_graphql::{Context, REQUEST_ID};
 use serde_json::{Map, Value, json};
 use tracing::Instrument;
 
 use crate::AppState;
+use crate::rate_limit::Limited;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 
@@ -142,6 +145,43 @@ async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Principal, 
     Ok(principal)
 }
 
+/// The client's address for rate limits: the peer, or the first `X-Forwarded-For` hop when the
+/// API sits behind a trusted ingress.
+fn client_ip(req: &HttpRequest, state: &AppState) -> String {
+    if state.trust_forwarded_for
+        && let Some(first) = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+            .filter(|v| v.parse::<std::net::IpAddr>().is_ok())
+    {
+        return first.to_owned();
+    }
+    req.peer_addr().map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string())
+}
+
+/// Rate limits by IP, then the token; a failed verification counts against the IP.
+async fn admit(req: &HttpRequest, state: &AppState, answer: Answer, rid: &str) -> Result<Principal, HttpResponse> {
+    let ip = client_ip(req, state);
+    if let Err(limited) = state.limiter.check_ip(&ip).await {
+        return Err(single(answer, rid, limited.outcome(rid)));
+    }
+    if let Err(limited) = state.limiter.check_auth_failures(&ip).await {
+        return Err(single(answer, rid, limited.outcome(rid)));
+    }
+    match authenticate(req, state).await {
+        Ok(p) => Ok(p),
+        Err(e) => {
+            if e.code == ErrorCode::Unauthenticated {
+                state.limiter.note_auth_failure(&ip).await;
+            }
+            Err(unauthenticated(answer, rid, &e))
+        }
+    }
+}
+
 fn unauthenticated(answer: Answer, rid: &str, e: &DomainError) -> HttpResponse {
     if e.code != ErrorCode::Unauthenticated {
         tracing::error!(request_id = %rid, code = %e.code, detail = %e.detail(), "auth.lookup_failed");
@@ -152,11 +192,26 @@ fn unauthenticated(answer: Answer, rid: &str, e: &DomainError) -> HttpResponse {
     res
 }
 
-/// The outcome of one operation: the response body and whether it was a request error.
+/// The outcome of one operation: the response body, whether it was a request error, and a
+/// status (with a header) that overrides the usual choice.
 struct Outcome {
     body: Value,
     request_error: bool,
-    mutation_over_get: bool,
+    forced: Option<(StatusCode, &'static str, String)>,
+}
+
+impl Limited {
+    fn outcome(&self, rid: &str) -> Outcome {
+        let message = format!(
+            "rate limit of {} per minute ({}) reached; retry in {} s",
+            self.limit, self.scope, self.retry_after
+        );
+        Outcome {
+            body: json!({ "errors": [{ "message": message, "extensions": { "code": "RATE_LIMITED", "requestId": rid, "retryAfter": self.retry_after } }] }),
+            request_error: true,
+            forced: Some((StatusCode::TOO_MANY_REQUESTS, "retry-after", self.retry_after.to_string())),
+        }
+    }
 }
 
 fn request_error(rid: &str, code: &str, e: &GraphQLError) -> Outcome {
@@ -171,80 +226,179 @@ fn request_error(rid: &str, code: &str, e: &GraphQLError) -> Outcome {
             .collect(),
         other => vec![json!({ "message": other.to_string(), "extensions": { "code": code, "requestId": rid } })],
     };
-    Outcome { body: json!({ "errors": errors }), request_error: true, mutation_over_get: false }
+    Outcome { body: json!({ "errors": errors }), request_error: true, forced: None }
 }
 
 async fn execute(state: &AppState, principal: &Principal, rid: &str, op: Operation, over_get: bool) -> Outcome {
-    let name = state.metrics.operation_label(op.operation_name.as_deref());
     let span = tracing::info_span!(
         "graphql.operation",
-        graphql.operation.name = %name,
+        graphql.operation.name = tracing::field::Empty,
         graphql.operation.type = tracing::field::Empty,
+        graphql.complexity = tracing::field::Empty,
         graphql.outcome = tracing::field::Empty,
     );
-    tracing::Span::current().record("graphql.operation.name", name.as_str());
     let started = std::time::Instant::now();
-    let (outcome, kind) = run_operation(state, principal, rid, op, over_get).instrument(span.clone()).await;
-    let result = if outcome.request_error {
+    let given_name = op.operation_name.clone();
+    let ran = run_operation(state, principal, rid, op, over_get).instrument(span.clone()).await;
+    let name = state.metrics.operation_label(ran.name.as_deref().or(given_name.as_deref()));
+    let result = if ran.outcome.request_error {
         "request_error"
-    } else if outcome.body.get("errors").is_some() {
+    } else if ran.outcome.body.get("errors").is_some() {
         "field_error"
     } else {
         "ok"
     };
+    span.record("graphql.operation.name", name.as_str());
     span.record("graphql.outcome", result);
-    state.metrics.graphql_operations.with_label_values(&[name.as_str(), kind, result]).inc();
+    tracing::Span::current().record("graphql.operation.name", name.as_str());
+    state.metrics.graphql_operations.with_label_values(&[name.as_str(), ran.kind, result]).inc();
     state.metrics.graphql_duration.with_label_values(&[name.as_str()]).observe(started.elapsed().as_secs_f64());
-    outcome
+    ran.outcome
 }
 
-async fn run_operation(
-    state: &AppState,
-    principal: &Principal,
-    rid: &str,
-    op: Operation,
-    over_get: bool,
-) -> (Outcome, &'static str) {
+/// An operation's outcome with what the metrics need.
+struct Ran {
+    outcome: Outcome,
+    kind: &'static str,
+    name: Option<String>,
+}
+
+impl Ran {
+    fn refused(outcome: Outcome) -> Self {
+        Ran { outcome, kind: "unknown", name: None }
+    }
+}
+
+fn limit_error(rid: &str, e: &LimitError) -> Outcome {
+    Outcome {
+        body: json!({ "errors": [{ "message": e.message, "extensions": { "code": e.code, "requestId": rid } }] }),
+        request_error: true,
+        forced: None,
+    }
+}
+
+/// The code of the error a root field ended with, or `ok`.
+fn field_outcome(body: &Value, key: &str) -> String {
+    body["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["path"][0].as_str() == Some(key))
+        .map_or_else(|| "ok".to_owned(), |e| e["extensions"]["code"].as_str().unwrap_or("ERROR").to_owned())
+}
+
+async fn run_operation(state: &AppState, principal: &Principal, rid: &str, op: Operation, over_get: bool) -> Ran {
     let validated = match ValidatedOperation::new(&op.query, op.operation_name.as_deref(), &state.schema) {
         Ok(v) => v,
-        Err(e @ GraphQLError::ParseError(_)) => return (request_error(rid, "GRAPHQL_PARSE_FAILED", &e), "unknown"),
-        Err(e) => return (request_error(rid, "GRAPHQL_VALIDATION_FAILED", &e), "unknown"),
+        Err(GraphQLError::ParseError(e)) => {
+            return Ran::refused(match parse_limit(&e.item) {
+                Some(limit) => limit_error(rid, &limit),
+                None => request_error(rid, "GRAPHQL_PARSE_FAILED", &GraphQLError::ParseError(e)),
+            });
+        }
+        Err(e) => return Ran::refused(request_error(rid, "GRAPHQL_VALIDATION_FAILED", &e)),
     };
     let kind = match validated.operation_type() {
         OperationType::Query => "query",
         OperationType::Mutation => "mutation",
         OperationType::Subscription => "subscription",
     };
-    tracing::Span::current().record("graphql.operation.type", kind);
+    let span = tracing::Span::current();
+    span.record("graphql.operation.type", kind);
     match validated.operation_type() {
         OperationType::Mutation if over_get => {
             let body = json!({ "errors": [{ "message": "mutations must be sent with POST", "extensions": { "code": "METHOD_NOT_ALLOWED", "requestId": rid } }] });
-            return (Outcome { body, request_error: true, mutation_over_get: true }, kind);
+            return Ran {
+                outcome: Outcome {
+                    body,
+                    request_error: true,
+                    forced: Some((StatusCode::METHOD_NOT_ALLOWED, "allow", "POST".into())),
+                },
+                kind,
+                name: None,
+            };
         }
         OperationType::Subscription => {
-            return (request_error(rid, "OPERATION_NOT_SUPPORTED", &GraphQLError::IsSubscription), kind);
+            return Ran {
+                outcome: request_error(rid, "OPERATION_NOT_SUPPORTED", &GraphQLError::IsSubscription),
+                kind,
+                name: None,
+            };
         }
         _ => {}
     }
+    // The document parsed once already; parsing again gives us its tree, which juniper keeps
+    // to itself, for the limits it does not check.
+    let analysis = match juniper::parser::parse_document_source(&op.query, &state.schema.schema)
+        .map_err(|_| LimitError { code: "GRAPHQL_PARSE_FAILED", message: "the document does not parse".into() })
+        .and_then(|doc| analyse(&state.schema.schema, &doc, op.operation_name.as_deref(), &op.variables, &state.limits))
+    {
+        Ok(a) => a,
+        Err(e) => return Ran { outcome: limit_error(rid, &e), kind, name: None },
+    };
+    span.record("graphql.complexity", analysis.cost);
+    if let Err(limited) = state.limiter.check_operation(principal, kind == "mutation").await {
+        return Ran { outcome: limited.outcome(rid), kind, name: analysis.operation_name };
+    }
     let ctx = Context { db: state.db.clone(), principal: principal.clone(), geography: state.geography.clone() };
-    let outcome = match REQUEST_ID.scope(rid.to_owned(), validated.execute(&op.variables, &ctx)).await {
-        Ok((data, errs)) => {
+    let execution = REQUEST_ID.scope(rid.to_owned(), validated.execute(&op.variables, &ctx));
+    let outcome = match tokio::time::timeout(state.request_timeout, execution).await {
+        Ok(Ok((data, errs))) => {
             let mut body = json!({ "data": data });
             if !errs.is_empty() {
                 body["errors"] = serde_json::to_value(&errs).unwrap_or_else(|_| json!([]));
             }
-            Outcome { body, request_error: false, mutation_over_get: false }
+            Outcome { body, request_error: false, forced: None }
         }
-        Err(e) => request_error(rid, "BAD_USER_INPUT", &e),
+        Ok(Err(e)) => request_error(rid, "BAD_USER_INPUT", &e),
+        Err(_) => Outcome {
+            body: json!({ "errors": [{ "message": format!("the operation took longer than {} s", state.request_timeout.as_secs()), "extensions": { "code": "TIMEOUT", "requestId": rid } }] }),
+            request_error: false,
+            forced: None,
+        },
     };
-    (outcome, kind)
+    if kind == "mutation" {
+        // Every mutation field attempted, with its outcome, whatever it was.
+        let actions = analysis
+            .root_fields
+            .iter()
+            .map(|f| {
+                let mut targets = f.targets.clone();
+                if let Some(id) = outcome.body["data"][&f.key]["id"].as_str()
+                    && !targets.iter().any(|t| t == id)
+                {
+                    targets.push(id.to_owned());
+                }
+                audit::Action {
+                    operation: f.name.clone(),
+                    targets,
+                    outcome: if outcome.body["data"].is_null()
+                        && outcome.body.get("errors").is_some()
+                        && !outcome.body["errors"][0]["path"].is_array()
+                    {
+                        outcome.body["errors"][0]["extensions"]["code"].as_str().unwrap_or("ERROR").to_owned()
+                    } else {
+                        field_outcome(&outcome.body, &f.key)
+                    },
+                    request_id: rid.to_owned(),
+                }
+            })
+            .collect();
+        if let Err(e) = audit::record(&state.db, principal, actions).await {
+            // The change itself stands; an unrecorded mutation is an alert, not a lost write.
+            tracing::error!(request_id = %rid, code = %e.code, detail = %e.detail(), "audit.record_failed");
+        }
+    }
+    Ran { outcome, kind, name: analysis.operation_name }
 }
 
 /// Answers a single operation: request errors are 400 for graphql-response+json, 200 for json.
 fn single(answer: Answer, rid: &str, outcome: Outcome) -> HttpResponse {
-    if outcome.mutation_over_get {
-        let mut res = respond(StatusCode::METHOD_NOT_ALLOWED, answer, rid, outcome.body);
-        res.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+    if let Some((status, name, value)) = outcome.forced {
+        let mut res = respond(status, answer, rid, outcome.body);
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            res.headers_mut().insert(header::HeaderName::from_static(name), value);
+        }
         return res;
     }
     let status = if outcome.request_error && answer == Answer::GraphqlResponse {
@@ -303,9 +457,9 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
         Ok(op) => op,
         Err(message) => return errors(StatusCode::BAD_REQUEST, answer, &rid, "BAD_REQUEST", &message),
     };
-    let principal = match authenticate(&req, &state).await {
+    let principal = match admit(&req, &state, answer, &rid).await {
         Ok(p) => p,
-        Err(e) => return unauthenticated(answer, &rid, &e),
+        Err(res) => return res,
     };
     single(answer, &rid, execute(&state, &principal, &rid, op, true).await)
 }
@@ -388,9 +542,9 @@ pub async fn post(req: HttpRequest, mut payload: web::Payload, state: web::Data<
             Err(message) => return errors(StatusCode::BAD_REQUEST, answer, &rid, "BAD_REQUEST", &message),
         }
     }
-    let principal = match authenticate(&req, &state).await {
+    let principal = match admit(&req, &state, answer, &rid).await {
         Ok(p) => p,
-        Err(e) => return unauthenticated(answer, &rid, &e),
+        Err(res) => return res,
     };
     if !batch {
         let op = ops.pop().map(|op| execute(&state, &principal, &rid, op, false));
@@ -422,5 +576,12 @@ pub async fn graphiql(state: web::Data<AppState>) -> HttpResponse {
     }
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
+        // GraphiQL loads its scripts and styles from esm.sh; everything else stays 'none'.
+        .insert_header((
+            "content-security-policy",
+            "default-src 'none'; script-src 'self' 'unsafe-inline' https://esm.sh; style-src 'unsafe-inline' https://esm.sh; \
+             font-src https://esm.sh data:; img-src data: https://esm.sh; connect-src 'self' https://esm.sh; worker-src blob:; \
+             frame-ancestors 'none'",
+        ))
         .body(juniper::http::graphiql::graphiql_source("/graphql", None))
 }

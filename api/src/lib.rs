@@ -4,6 +4,7 @@ pub mod config;
 pub mod graphql_http;
 pub mod health;
 pub mod observe;
+pub mod rate_limit;
 pub mod state;
 
 use actix_web::web;
@@ -11,17 +12,45 @@ use actix_web::web;
 pub use config::ApiConfig;
 pub use state::AppState;
 
-/// Mounts every route; shared by `serve` and the tests. Wrap the app in
-/// `actix_web::middleware::from_fn(observe::observe)` for spans and metrics.
-pub fn routes(cfg: &mut web::ServiceConfig) {
+/// What the routes need to know beyond the state.
+#[derive(Clone, Debug, Default)]
+pub struct HttpConfig {
+    /// Origins allowed to call from a browser (CORS); none by default.
+    pub cors_origins: Vec<String>,
+}
+
+/// Mounts every route with the middleware every response goes through (spans and metrics,
+/// security headers, CORS); shared by `serve` and the tests so that both run the same stack.
+pub fn routes(cfg: &mut web::ServiceConfig, http: &HttpConfig) {
+    let mut cors = actix_cors::Cors::default()
+        .allowed_methods(["GET", "POST"])
+        .allowed_headers(["authorization", "content-type", "accept", "x-request-id", "traceparent", "tracestate"])
+        .expose_headers(["x-request-id", "retry-after"])
+        .max_age(600);
+    for origin in &http.cors_origins {
+        cors = cors.allowed_origin(origin);
+    }
+    let headers = actix_web::middleware::DefaultHeaders::new()
+        .add(("x-content-type-options", "nosniff"))
+        .add(("x-frame-options", "DENY"))
+        .add(("referrer-policy", "no-referrer"))
+        .add(("cross-origin-resource-policy", "same-origin"))
+        .add(("content-security-policy", "default-src 'none'; frame-ancestors 'none'"))
+        .add(("cache-control", "no-store"));
     cfg.service(
-        web::resource("/graphql")
-            .route(web::post().to(graphql_http::post))
-            .route(web::get().to(graphql_http::get))
-            .default_service(web::to(graphql_http::method_not_allowed)),
-    )
-    .service(web::resource("/graphiql").route(web::get().to(graphql_http::graphiql)))
-    .service(web::resource("/healthz").route(web::get().to(health::healthz)))
-    .service(web::resource("/readyz").route(web::get().to(health::readyz)))
-    .service(web::resource("/metrics").route(web::get().to(health::metrics)));
+        web::scope("")
+            .wrap(headers)
+            .wrap(cors)
+            .wrap(actix_web::middleware::from_fn(observe::observe))
+            .service(
+                web::resource("/graphql")
+                    .route(web::post().to(graphql_http::post))
+                    .route(web::get().to(graphql_http::get))
+                    .default_service(web::to(graphql_http::method_not_allowed)),
+            )
+            .service(web::resource("/graphiql").route(web::get().to(graphql_http::graphiql)))
+            .service(web::resource("/healthz").route(web::get().to(health::healthz)))
+            .service(web::resource("/readyz").route(web::get().to(health::readyz)))
+            .service(web::resource("/metrics").route(web::get().to(health::metrics))),
+    );
 }

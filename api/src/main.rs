@@ -34,6 +34,17 @@ enum Command {
     Token(TokenArgs),
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        what: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the hash chain (as MIGRATION_DATABASE_URL); exits 1 when a row was changed or removed.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -91,6 +102,16 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token(args) => token(args).await,
+        Command::Audit { what: AuditCommand::Verify } => match renkei_core::audit::verify(&migration_url()?).await? {
+            renkei_core::audit::Verdict::Intact { rows, head } => {
+                println!("audit chain intact: {rows} rows, head {head}");
+                Ok(())
+            }
+            renkei_core::audit::Verdict::Broken { id, reason } => {
+                println!("audit chain broken at row {id}: {reason}");
+                std::process::exit(1);
+            }
+        },
         Command::Schema => {
             print!("{}", renkei_graphql::sdl());
             Ok(())
@@ -138,17 +159,15 @@ async fn serve() -> anyhow::Result<()> {
     let state = AppState::new(&config).await?;
     tracing::info!(bind = %config.bind, workers = config.workers, "renkei-api listening");
     let data = web::Data::new(state);
-    HttpServer::new(move || {
-        App::new()
-            .app_data(data.clone())
-            .wrap(actix_web::middleware::from_fn(renkei_api::observe::observe))
-            .configure(renkei_api::routes)
-    })
-    .workers(config.workers)
-    .shutdown_timeout(30)
-    .bind(&config.bind)
-    .with_context(|| format!("BIND_ADDRESS={} cannot be bound", config.bind))?
-    .run()
-    .await?;
+    let http = renkei_api::HttpConfig { cors_origins: config.cors_origins.clone() };
+    HttpServer::new(move || App::new().app_data(data.clone()).configure(|cfg| renkei_api::routes(cfg, &http)))
+        .client_request_timeout(Duration::from_secs(10))
+        .keep_alive(Duration::from_secs(75))
+        .workers(config.workers)
+        .shutdown_timeout(30)
+        .bind(&config.bind)
+        .with_context(|| format!("BIND_ADDRESS={} cannot be bound", config.bind))?
+        .run()
+        .await?;
     Ok(())
 }

@@ -9,6 +9,10 @@ use renkei_core::db::Db;
 use renkei_core::metrics::Metrics;
 use renkei_core::registry::geography::Geography;
 use renkei_graphql::Schema;
+use renkei_graphql::limits::Limits;
+use std::time::Duration;
+
+use crate::rate_limit::RateLimiter;
 
 use crate::ApiConfig;
 
@@ -20,6 +24,10 @@ pub struct AppState {
     pub geography: Arc<Geography>,
     pub redis: Option<redis::Client>,
     pub metrics: Arc<Metrics>,
+    pub limits: Limits,
+    pub limiter: Arc<RateLimiter>,
+    pub trust_forwarded_for: bool,
+    pub request_timeout: Duration,
     pub max_body_bytes: usize,
     pub max_batch: usize,
     pub graphiql: bool,
@@ -40,13 +48,19 @@ impl AppState {
             .map(redis::Client::open)
             .transpose()
             .context("REDIS_URL is not a valid Redis URL")?;
+        let metrics = Arc::new(Metrics::new("api")?);
+        let limiter = RateLimiter::new(config.rate_limits, redis.clone(), "renkei:rl".into(), metrics.clone());
         Ok(Self {
             db,
             verifier: Arc::new(verifier),
-            schema: Arc::new(renkei_graphql::schema()),
+            schema: Arc::new(renkei_graphql::schema_with(&config.limits, config.introspection)),
             geography: Arc::new(geography),
             redis,
-            metrics: Arc::new(Metrics::new("api")?),
+            metrics,
+            limits: config.limits,
+            limiter: Arc::new(limiter),
+            trust_forwarded_for: config.trust_forwarded_for,
+            request_timeout: config.request_timeout,
             max_body_bytes: config.max_body_bytes,
             max_batch: config.max_batch,
             graphiql: config.graphiql,

@@ -40,6 +40,8 @@ pub struct DatabaseConfig {
     pub pool_size: usize,
     /// `DATABASE_CONNECT_TIMEOUT_SECONDS`: how long a request waits for a pooled connection.
     pub connect_timeout: Duration,
+    /// `DATABASE_STATEMENT_TIMEOUT_MS`: PostgreSQL cancels any one statement running longer.
+    pub statement_timeout_ms: u32,
 }
 
 impl DatabaseConfig {
@@ -56,6 +58,10 @@ impl DatabaseConfig {
             url,
             pool_size,
             connect_timeout: Duration::from_secs(parse_or("DATABASE_CONNECT_TIMEOUT_SECONDS", 5u64)?),
+            statement_timeout_ms: match parse_or("DATABASE_STATEMENT_TIMEOUT_MS", 5_000u32)? {
+                0 => anyhow::bail!("DATABASE_STATEMENT_TIMEOUT_MS must be at least 1"),
+                ms => ms,
+            },
         })
     }
 }

@@ -22,6 +22,7 @@ pub type DbFuture<'c, R> = Pin<Box<dyn Future<Output = Result<R>> + Send + 'c>>;
 #[derive(Clone)]
 pub struct Db {
     pool: Pool<AsyncPgConnection>,
+    statement_timeout: String,
 }
 
 impl Db {
@@ -33,7 +34,7 @@ impl Db {
             .create_timeout(Some(config.connect_timeout))
             .runtime(deadpool_runtime())
             .build()?;
-        Ok(Self { pool })
+        Ok(Self { pool, statement_timeout: config.statement_timeout_ms.to_string() })
     }
 
     async fn conn(&self) -> Result<Object<AsyncPgConnection>> {
@@ -61,7 +62,7 @@ impl Db {
         let mut conn = self.conn().await?;
         let conn: &mut Conn = &mut conn;
         AnsiTransactionManager::begin_transaction(conn).await?;
-        let outcome = match set_principal(conn, principal).await {
+        let outcome = match set_principal(conn, principal, &self.statement_timeout).await {
             Ok(()) => f(conn).await,
             Err(e) => Err(e),
         };
@@ -118,15 +119,18 @@ fn deadpool_runtime() -> deadpool::Runtime {
     deadpool::Runtime::Tokio1
 }
 
-async fn set_principal(conn: &mut Conn, principal: &Principal) -> Result<()> {
+/// Writes the caller, and the statement timeout, into the transaction: one round trip.
+async fn set_principal(conn: &mut Conn, principal: &Principal, statement_timeout_ms: &str) -> Result<()> {
     diesel::sql_query(
         "SELECT set_config('renkei.role', $1, true), set_config('renkei.org', $2, true), \
-         set_config('renkei.prefecture', $3, true), set_config('renkei.subject', $4, true)",
+         set_config('renkei.prefecture', $3, true), set_config('renkei.subject', $4, true), \
+         set_config('statement_timeout', $5, true)",
     )
     .bind::<Text, _>(principal.role.as_str())
     .bind::<Text, _>(principal.organisation_id.map(|id| id.to_string()).unwrap_or_default())
     .bind::<Text, _>(principal.prefecture.map(|p| p.to_string()).unwrap_or_default())
     .bind::<Text, _>(&principal.subject)
+    .bind::<Text, _>(statement_timeout_ms)
     .execute(conn)
     .await
     .map_err(Error::from)?;

@@ -3,6 +3,7 @@
 //! Nothing here knows about HTTP or GraphQL: the API and the worker depend on this crate, never
 //! the other way round.
 
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod db;

@@ -18,6 +18,12 @@ pub struct Metrics {
     pub graphql_operations: IntCounterVec,
     pub graphql_duration: HistogramVec,
     pool: IntGaugeVec,
+    /// Requests refused by a rate limit, by scope (ip, auth_failures, queries, mutations).
+    pub rate_limited: IntCounterVec,
+    /// Rate-limit decisions taken in process because Redis could not be reached.
+    pub rate_limit_fallbacks: prometheus::IntCounter,
+    /// 1 while rate limits are kept in Redis, 0 while they fall back to this process alone.
+    pub rate_limit_redis_up: prometheus::IntGauge,
     operation_names: Mutex<HashSet<String>>,
 }
 
@@ -55,6 +61,19 @@ impl Metrics {
             registry.register(Box::new(h.clone()))?;
         }
         registry.register(Box::new(pool.clone()))?;
+        let rate_limited = IntCounterVec::new(
+            Opts::new("rate_limited_total", "Requests refused by a rate limit, by scope"),
+            &["scope"],
+        )?;
+        let rate_limit_fallbacks = prometheus::IntCounter::new(
+            "rate_limit_local_decisions_total",
+            "Rate-limit decisions taken in process because Redis was unreachable",
+        )?;
+        let rate_limit_redis_up =
+            prometheus::IntGauge::new("rate_limit_redis_up", "1 while rate limits are shared through Redis")?;
+        registry.register(Box::new(rate_limited.clone()))?;
+        registry.register(Box::new(rate_limit_fallbacks.clone()))?;
+        registry.register(Box::new(rate_limit_redis_up.clone()))?;
         Ok(Self {
             registry,
             http_requests,
@@ -62,6 +81,9 @@ impl Metrics {
             graphql_operations,
             graphql_duration,
             pool,
+            rate_limited,
+            rate_limit_fallbacks,
+            rate_limit_redis_up,
             operation_names: Mutex::new(HashSet::new()),
         })
     }

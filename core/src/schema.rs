@@ -88,3 +88,20 @@ diesel::allow_tables_to_appear_in_same_query!(
     users,
     critical_designations,
 );
+
+diesel::table! {
+    audit_log (id) {
+        id -> Int8,
+        at -> Timestamptz,
+        actor -> Text,
+        role -> Text,
+        organisation_id -> Nullable<Uuid>,
+        prefecture_code -> Nullable<Int2>,
+        operation -> Text,
+        target_ids -> Array<Text>,
+        outcome -> Text,
+        request_id -> Text,
+        prev_hash -> Bytea,
+        hash -> Bytea,
+    }
+}

@@ -5,6 +5,7 @@ mod connection;
 mod context;
 mod error;
 mod ids;
+pub mod limits;
 mod mutation;
 mod query;
 mod types;
@@ -20,6 +21,12 @@ pub type Schema = RootNode<Query, Mutation, EmptySubscription<Context>>;
 
 pub fn schema() -> Schema {
     Schema::new(Query, Mutation, EmptySubscription::new())
+}
+
+/// The schema with juniper's parse-time bounds set from `limits`, and introspection on or off.
+pub fn schema_with(limits: &limits::Limits, introspection: bool) -> Schema {
+    let schema = schema().limit_depth(limits.max_depth).limit_tokens(limits.max_tokens).limit_fields(limits.max_fields);
+    if introspection { schema } else { schema.disable_introspection() }
 }
 
 /// The schema in SDL, as committed in `graphql/schema.graphql`.

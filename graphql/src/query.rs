@@ -1,12 +1,15 @@
 //! Read operations.
 
 use juniper::{ID, graphql_object};
+use renkei_core::Error;
+use renkei_core::audit;
 use renkei_core::registry::organisations as orgs;
 
 use crate::Context;
 use crate::connection::PageInfo;
 use crate::error::ApiResult;
 use crate::ids::{decode_cursor, encode_cursor, page_size, parse_id};
+use crate::types::audit::{AuditEntry, AuditEntryConnection, AuditEntryEdge};
 use crate::types::geography::{Prefecture, Region};
 use crate::types::organisation::{Organisation, OrganisationConnection, OrganisationEdge, OrganisationFilterInput};
 use crate::types::viewer::Viewer;
@@ -67,6 +70,37 @@ impl Query {
             },
             edges,
             filter,
+        })
+    }
+
+    /// The audit trail, newest first: the ministry reads all of it, a prefecture official their
+    /// prefecture's. `first` is 1 to 100.
+    async fn audit_trail(ctx: &Context, first: i32, after: Option<String>) -> ApiResult<AuditEntryConnection> {
+        audit::require_reader(&ctx.principal)?;
+        let first = page_size(first)?;
+        let before = after
+            .map(|a| {
+                decode_cursor(&a).and_then(|(seq, _)| {
+                    seq.parse::<i64>().map_err(|_| Error::bad_input("after: not a cursor from this list"))
+                })
+            })
+            .transpose()?;
+        let (rows, more) = ctx.run(move |c| Box::pin(async move { audit::trail(c, before, first).await })).await?;
+        let edges: Vec<AuditEntryEdge> = rows
+            .into_iter()
+            .map(|e| AuditEntryEdge {
+                cursor: encode_cursor(&e.id.to_string(), uuid::Uuid::nil()),
+                node: AuditEntry(e),
+            })
+            .collect();
+        Ok(AuditEntryConnection {
+            page_info: PageInfo {
+                has_next_page: more,
+                has_previous_page: false,
+                start_cursor: edges.first().map(|e| e.cursor.clone()),
+                end_cursor: edges.last().map(|e| e.cursor.clone()),
+            },
+            edges,
         })
     }
 

@@ -48,8 +48,11 @@ fn migrations_fingerprint() -> String {
     files.sort();
     // FNV-1a: stable across runs and platforms, enough to tell versions apart.
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    // The embedded list too: a binary built before a migration was added must not reuse a
+    // template named after the files alone.
+    let embedded = renkei_migrations::versions().unwrap_or_default().join(",");
     for f in files {
-        for b in f.to_string_lossy().bytes().chain(std::fs::read(&f).unwrap_or_default()) {
+        for b in f.to_string_lossy().bytes().chain(std::fs::read(&f).unwrap_or_default()).chain(embedded.bytes()) {
             hash ^= u64::from(b);
             hash = hash.wrapping_mul(0x0100_0000_01b3);
         }
@@ -134,6 +137,7 @@ impl TestDb {
             url: self.app_url.clone(),
             pool_size: 4,
             connect_timeout: Duration::from_secs(5),
+            statement_timeout_ms: 5_000,
         })
         .expect("pool")
     }
@@ -158,6 +162,38 @@ pub struct TestApp {
     pub db: TestDb,
     pub state: AppState,
     pub fx: fixture::Fixture,
+    pub http: renkei_api::HttpConfig,
+}
+
+/// What a test may change about the app.
+#[derive(Clone)]
+pub struct Options {
+    pub limits: renkei_graphql::limits::Limits,
+    pub introspection: bool,
+    /// Generous by default so that ordinary tests never meet them.
+    pub rate_limits: renkei_api::rate_limit::RateLimits,
+    /// `None`: the test Redis from `REDIS_URL`.
+    pub redis_url: Option<String>,
+    pub cors_origins: Vec<String>,
+    pub request_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            limits: renkei_graphql::limits::Limits::default(),
+            introspection: true,
+            rate_limits: renkei_api::rate_limit::RateLimits {
+                per_ip: 100_000,
+                auth_failures_per_ip: 100_000,
+                queries_per_token: 100_000,
+                mutations_per_token: 100_000,
+            },
+            redis_url: None,
+            cors_origins: Vec::new(),
+            request_timeout: Duration::from_secs(30),
+        }
+    }
 }
 
 /// What a GraphQL call returned.
@@ -165,6 +201,7 @@ pub struct TestApp {
 pub struct Reply {
     pub status: u16,
     pub content_type: String,
+    pub headers: std::collections::HashMap<String, String>,
     pub body: Value,
 }
 
@@ -187,22 +224,37 @@ impl Reply {
 
 impl TestApp {
     pub async fn new() -> Self {
+        Self::with(Options::default()).await
+    }
+
+    pub async fn with(options: Options) -> Self {
         let db = TestDb::migrated().await;
         let pool = db.db();
         let fx = fixture::Fixture::load(&pool).await;
         let geography = pool.run(&Principal::system(), |c| Box::pin(Geography::load(c))).await.expect("geography");
+        let metrics = Arc::new(renkei_core::metrics::Metrics::new("api").expect("metrics"));
+        let redis_url = options.redis_url.clone().or_else(|| std::env::var("REDIS_URL").ok());
+        let redis = redis_url.as_deref().and_then(redis_client);
+        // Each test keeps its own rate-limit keys in the shared Redis.
+        let prefix = format!("renkei-test:{}", db.name);
+        let limiter =
+            renkei_api::rate_limit::RateLimiter::new(options.rate_limits, redis.clone(), prefix, metrics.clone());
         let state = AppState {
             db: pool,
             verifier: Arc::new(Verifier::new(test_auth_config()).await.expect("verifier")),
-            schema: Arc::new(renkei_graphql::schema()),
+            schema: Arc::new(renkei_graphql::schema_with(&options.limits, options.introspection)),
             geography: Arc::new(geography),
-            metrics: Arc::new(renkei_core::metrics::Metrics::new("api").expect("metrics")),
-            redis: std::env::var("REDIS_URL").ok().and_then(|u| redis_client(&u)),
+            metrics,
+            redis,
+            limits: options.limits,
+            limiter: Arc::new(limiter),
+            trust_forwarded_for: false,
+            request_timeout: options.request_timeout,
             max_body_bytes: 64 * 1024,
             max_batch: 10,
             graphiql: true,
         };
-        Self { db, state, fx }
+        Self { db, state, fx, http: renkei_api::HttpConfig { cors_origins: options.cors_origins } }
     }
 
     pub fn token(&self, p: &Principal) -> String {
@@ -215,18 +267,22 @@ impl TestApp {
             // The same stack as `renkei-api serve`.
             App::new()
                 .app_data(web::Data::new(self.state.clone()))
-                .wrap(actix_web::middleware::from_fn(renkei_api::observe::observe))
-                .configure(renkei_api::routes),
+                .configure(|cfg| renkei_api::routes(cfg, &self.http)),
         )
         .await;
         let res = test::call_service(&app, req.to_request()).await;
         let status = res.status().as_u16();
         let content_type =
             res.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let headers = res
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
+            .collect();
         let bytes = test::read_body(res).await;
         let body =
             serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
-        Reply { status, content_type, body }
+        Reply { status, content_type, headers, body }
     }
 
     /// POSTs one operation as `principal`.

@@ -1,5 +1,6 @@
 //! The object, enum and input types of the schema.
 
+pub mod audit;
 pub mod designation;
 pub mod enums;
 pub mod geography;

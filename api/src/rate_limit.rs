@@ -1,0 +1,184 @@
+//! Rate limits per client IP, per failed sign-in IP, and per token (queries and, stricter,
+//! mutations), as sliding windows in Redis so that every replica shares them. When Redis cannot
+//! be reached the API keeps serving and limits each replica on its own, and says so in the
+//! `renkei_rate_limit_redis_up` and `renkei_rate_limit_local_decisions_total` metrics.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use renkei_core::Principal;
+use renkei_core::metrics::Metrics;
+use tokio::sync::RwLock;
+
+const WINDOW: Duration = Duration::from_secs(60);
+/// How long one Redis call may take before the local limit decides instead.
+const REDIS_TIMEOUT: Duration = Duration::from_millis(150);
+/// After a failure, Redis is tried again no sooner than this.
+const RECONNECT_EVERY: Duration = Duration::from_secs(5);
+
+/// Requests allowed per minute; 0 switches a limit off.
+#[derive(Clone, Copy, Debug)]
+pub struct RateLimits {
+    pub per_ip: u32,
+    pub auth_failures_per_ip: u32,
+    pub queries_per_token: u32,
+    pub mutations_per_token: u32,
+}
+
+/// A refused request: which limit, and when to come back.
+#[derive(Debug)]
+pub struct Limited {
+    pub scope: &'static str,
+    pub limit: u32,
+    pub retry_after: u64,
+}
+
+/// Atomically: drop entries older than the window, refuse when full (answering how long until
+/// the oldest expires), else add this request when asked to.
+const SLIDING_WINDOW: &str = r"
+local key, now, window, limit, member, add = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5]
+redis.call('ZREMRANGEBYSCORE', key, 0, now - window)
+if redis.call('ZCARD', key) >= limit then
+  local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  return {0, tonumber(oldest[2]) + window - now}
+end
+if add == '1' then
+  redis.call('ZADD', key, now, member)
+  redis.call('PEXPIRE', key, window)
+end
+return {1, 0}
+";
+
+pub struct RateLimiter {
+    limits: RateLimits,
+    /// Keys start with this, so that tests and deployments sharing a Redis stay apart.
+    prefix: String,
+    redis: Option<redis::Client>,
+    conn: RwLock<Option<redis::aio::MultiplexedConnection>>,
+    last_attempt: Mutex<Option<Instant>>,
+    script: redis::Script,
+    local: Mutex<HashMap<String, (Instant, u32)>>,
+    metrics: Arc<Metrics>,
+}
+
+impl RateLimiter {
+    pub fn new(limits: RateLimits, redis: Option<redis::Client>, prefix: String, metrics: Arc<Metrics>) -> Self {
+        Self {
+            limits,
+            prefix,
+            redis,
+            conn: RwLock::new(None),
+            last_attempt: Mutex::new(None),
+            script: redis::Script::new(SLIDING_WINDOW),
+            local: Mutex::new(HashMap::new()),
+            metrics,
+        }
+    }
+
+    async fn connection(&self) -> Option<redis::aio::MultiplexedConnection> {
+        if let Some(conn) = self.conn.read().await.as_ref() {
+            return Some(conn.clone());
+        }
+        let client = self.redis.as_ref()?;
+        {
+            let mut last = self.last_attempt.lock().unwrap_or_else(|p| p.into_inner());
+            if last.is_some_and(|t| t.elapsed() < RECONNECT_EVERY) {
+                return None;
+            }
+            *last = Some(Instant::now());
+        }
+        let conn =
+            tokio::time::timeout(REDIS_TIMEOUT * 4, client.get_multiplexed_async_connection()).await.ok()?.ok()?;
+        *self.conn.write().await = Some(conn.clone());
+        Some(conn)
+    }
+
+    /// One decision for `key` against `limit`; `add` counts this request.
+    async fn decide(&self, scope: &'static str, key: &str, limit: u32, add: bool) -> Result<(), Limited> {
+        if limit == 0 {
+            return Ok(());
+        }
+        let key = format!("{}:{scope}:{key}", self.prefix);
+        let shared = match self.connection().await {
+            Some(mut conn) => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64);
+                let member = format!("{now}-{}", uuid::Uuid::new_v4().simple());
+                let mut call = self.script.key(&key);
+                call.arg(now).arg(WINDOW.as_millis() as u64).arg(limit).arg(member).arg(if add { "1" } else { "0" });
+                match tokio::time::timeout(REDIS_TIMEOUT, call.invoke_async::<(i64, i64)>(&mut conn)).await {
+                    Ok(Ok(answer)) => Some(answer),
+                    _ => {
+                        *self.conn.write().await = None;
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        let (allowed, wait_ms) = match shared {
+            Some(answer) => {
+                self.metrics.rate_limit_redis_up.set(1);
+                answer
+            }
+            None => {
+                self.metrics.rate_limit_redis_up.set(0);
+                self.metrics.rate_limit_fallbacks.inc();
+                self.decide_locally(&key, limit, add)
+            }
+        };
+        if allowed == 1 {
+            Ok(())
+        } else {
+            self.metrics.rate_limited.with_label_values(&[scope]).inc();
+            Err(Limited { scope, limit, retry_after: (wait_ms.max(0) as u64).div_ceil(1000).max(1) })
+        }
+    }
+
+    /// A fixed window per key in this process: coarser than Redis's sliding one, and per replica.
+    fn decide_locally(&self, key: &str, limit: u32, add: bool) -> (i64, i64) {
+        let mut local = self.local.lock().unwrap_or_else(|p| p.into_inner());
+        if local.len() > 50_000 {
+            local.retain(|_, (start, _)| start.elapsed() < WINDOW);
+        }
+        let entry = local.entry(key.to_owned()).or_insert((Instant::now(), 0));
+        if entry.0.elapsed() >= WINDOW {
+            *entry = (Instant::now(), 0);
+        }
+        if entry.1 >= limit {
+            let wait = WINDOW.saturating_sub(entry.0.elapsed()).as_millis() as i64;
+            return (0, wait);
+        }
+        if add {
+            entry.1 += 1;
+        }
+        (1, 0)
+    }
+
+    /// Every request from `ip` counts.
+    pub async fn check_ip(&self, ip: &str) -> Result<(), Limited> {
+        self.decide("ip", ip, self.limits.per_ip, true).await
+    }
+
+    /// Refuses an IP that failed to authenticate too often, before verifying yet another token.
+    pub async fn check_auth_failures(&self, ip: &str) -> Result<(), Limited> {
+        self.decide("auth_failures", ip, self.limits.auth_failures_per_ip, false).await
+    }
+
+    pub async fn note_auth_failure(&self, ip: &str) {
+        // Once the bucket is full the IP is refused anyway; nothing more to count.
+        let _ = self.decide("auth_failures", ip, self.limits.auth_failures_per_ip, true).await;
+    }
+
+    /// Per token subject: mutations have their own, stricter budget.
+    pub async fn check_operation(&self, principal: &Principal, mutation: bool) -> Result<(), Limited> {
+        let key = format!("{}:{}", principal.role, principal.subject);
+        if mutation {
+            self.decide("mutations", &key, self.limits.mutations_per_token, true).await
+        } else {
+            self.decide("queries", &key, self.limits.queries_per_token, true).await
+        }
+    }
+}

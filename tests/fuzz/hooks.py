@@ -1,0 +1,60 @@
+"""Schemathesis hooks for Renkei (loaded through SCHEMATHESIS_HOOKS by fuzz.py).
+
+* Strategies for the custom scalars `LocalDate` and `DateTime`: mostly valid values (to reach the
+  resolvers), sometimes edge dates and strings that are not dates at all.
+* The check `renkei_no_server_error`: the invariants of invariants.py on every response.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+
+import schemathesis
+from hypothesis import strategies as st
+from schemathesis.graphql import nodes
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import invariants  # noqa: E402
+
+_odd_date_strings = st.sampled_from(
+    [
+        "",
+        "2026-02-30",
+        "2026-13-01",
+        "0000-01-01",
+        "9999-12-31",
+        "-0001-01-01",
+        "+275760-09-13",
+        "2026-04-01T00:00:00Z",
+        "20260401",
+        "2026/04/01",
+        "令和8年4月1日",
+        "2026-04-01\u0000",
+        "\u202e2026-04-01",
+    ]
+)
+_dates = st.one_of(
+    st.dates(min_value=dt.date(2000, 1, 1), max_value=dt.date(2040, 12, 31)).map(str),
+    st.dates().map(str),
+    _odd_date_strings,
+    st.text(max_size=30),
+)
+schemathesis.graphql.scalar("LocalDate", _dates.map(nodes.String))
+schemathesis.graphql.scalar(
+    "DateTime",
+    st.one_of(
+        st.datetimes(timezones=st.just(dt.timezone.utc)).map(lambda d: d.isoformat()),
+        _odd_date_strings,
+        st.text(max_size=30),
+    ).map(nodes.String),
+)
+
+
+@schemathesis.check
+def renkei_no_server_error(ctx, response, case):
+    """No 5xx, always a JSON body, never an error with extensions.code INTERNAL."""
+    found = invariants.problems(response.status_code, response.content or b"", method=case.method)
+    if found:
+        raise AssertionError("Renkei server error: " + "; ".join(invariants.shorten(p, 2000) for p in found))

@@ -1,0 +1,70 @@
+"""What every answer of /graphql must satisfy, whatever was sent: the server never fails.
+
+A server error is any of
+  * an HTTP status of 500 or more (including 503 UNAVAILABLE: the fuzzer's load is small);
+  * a body that is not JSON (a panic page, an empty body, HTML, plain text);
+  * an error whose `extensions.code` is `INTERNAL` (a resolver or the database failed).
+No answer at all (connection reset, timeout) is a server error too; the callers report it.
+
+Shared by the schemathesis hooks (hooks.py) and the raw-HTTP fuzzer (raw.py).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def _errors_of(document: Any) -> list[Any]:
+    """The `errors` entries of a response document, or of every result of a batch."""
+    results = document if isinstance(document, list) else [document]
+    found: list[Any] = []
+    for result in results:
+        if isinstance(result, dict) and isinstance(result.get("errors"), list):
+            found.extend(result["errors"])
+    return found
+
+
+def problems(status: int, body: bytes, *, method: str = "POST") -> list[str]:
+    """The reasons this answer is a server error; empty when it is not one."""
+    found: list[str] = []
+    if status >= 500:
+        found.append(f"HTTP {status}")
+    if method.upper() == "HEAD":
+        return found
+    try:
+        document = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        found.append("the body is not JSON")
+        return found
+    if not isinstance(document, (dict, list)):
+        found.append("the body is JSON but neither an object nor a batch array")
+        return found
+    for error in _errors_of(document):
+        extensions = error.get("extensions") if isinstance(error, dict) else None
+        if isinstance(extensions, dict) and extensions.get("code") == "INTERNAL":
+            found.append(f"an error with extensions.code INTERNAL: {json.dumps(error, ensure_ascii=False)}")
+    return found
+
+
+def warnings(body: bytes) -> list[str]:
+    """Not server errors, but worth a look: errors with extensions.code UNAVAILABLE (no database
+    connection within DATABASE_CONNECT_TIMEOUT_SECONDS; the fuzzer's own load is small, so one
+    request starving the pool shows here)."""
+    try:
+        document = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return []
+    found = []
+    for error in _errors_of(document):
+        extensions = error.get("extensions") if isinstance(error, dict) else None
+        if isinstance(extensions, dict) and extensions.get("code") == "UNAVAILABLE":
+            found.append(f"an error with extensions.code UNAVAILABLE: {json.dumps(error, ensure_ascii=False)}")
+    return found[:1]
+
+
+def shorten(text: str, limit: int = 4000) -> str:
+    """At most `limit` characters, saying how many were left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… [{len(text) - limit} more characters]"

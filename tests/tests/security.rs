@@ -1,0 +1,211 @@
+//! Hardening: document limits before execution, rate limits in Redis with a local fallback,
+//! the tamper-evident audit log, and HTTP headers.
+
+use actix_web::test::TestRequest;
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use renkei_core::audit::{self, Verdict};
+use renkei_graphql::limits::Limits;
+use renkei_tests::{Options, Reply, TestApp};
+use serde_json::json;
+
+async fn post_as_national(app: &TestApp, query: &str) -> Reply {
+    let token = app.token(&app.fx.national());
+    app.send(
+        TestRequest::post()
+            .uri("/graphql")
+            .insert_header(("content-type", "application/json"))
+            .insert_header(("accept", "application/graphql-response+json"))
+            .insert_header(("authorization", format!("Bearer {token}")))
+            .set_payload(json!({ "query": query }).to_string()),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn documents_beyond_the_limits_are_refused_before_execution() {
+    let app = TestApp::new().await;
+    let limits = Limits::default();
+
+    let deep = format!("{{ viewer {} role {} }}", "{ organisation { healthCentre ".repeat(7), "} }".repeat(7));
+    let reply = post_as_national(&app, &deep).await;
+    assert_eq!((reply.status, reply.code()), (400, Some("QUERY_TOO_DEEP")), "{}", reply.body);
+    assert!(reply.body["errors"][0]["message"].as_str().unwrap_or_default().contains(&limits.max_depth.to_string()));
+
+    let costly = "{ organisations(first: 100) { edges { node { users(first: 100) { edges { node { email } } } } } } }";
+    let reply = post_as_national(&app, costly).await;
+    assert_eq!((reply.status, reply.code()), (400, Some("QUERY_TOO_COMPLEX")), "{}", reply.body);
+    let message = reply.body["errors"][0]["message"].as_str().unwrap_or_default().to_owned();
+    assert!(message.contains("5000"), "names the budget: {message}");
+    // The same shape with small pages fits the budget.
+    let cheap = "{ organisations(first: 10) { edges { node { users(first: 10) { edges { node { email } } } } } } }";
+    assert_eq!(post_as_national(&app, cheap).await.status, 200);
+
+    let aliases: String = (0..31).map(|i| format!("a{i}: viewer {{ role }} ")).collect();
+    let reply = post_as_national(&app, &format!("{{ {aliases} }}")).await;
+    assert_eq!(reply.code(), Some("TOO_MANY_ROOT_FIELDS"), "{}", reply.body);
+    let aliases: String = (0..31).map(|i| format!("a{i}: role ")).collect();
+    let reply = post_as_national(&app, &format!("{{ viewer {{ {aliases} }} }}")).await;
+    assert_eq!((reply.status, reply.code()), (400, Some("TOO_MANY_ALIASES")), "{}", reply.body);
+
+    let long = format!("{{ viewer {{ {} }} }}", "role ".repeat(2_100));
+    let reply = post_as_national(&app, &long).await;
+    assert_eq!(reply.code(), Some("QUERY_TOO_LONG"), "{}", reply.body);
+
+    // Fragments spread many times expand into many fields.
+    let fragments = "fragment F on Viewer { role subject } fragment G on Viewer { ...F ...F ...F ...F ...F ...F ...F ...F ...F ...F } \
+                     fragment H on Viewer { ...G ...G ...G ...G ...G ...G ...G ...G ...G ...G } \
+                     { viewer { ...H ...H ...H ...H ...H ...H ...H ...H ...H ...H } }";
+    let reply = post_as_national(&app, fragments).await;
+    assert_eq!(reply.code(), Some("QUERY_TOO_LARGE"), "{}", reply.body);
+}
+
+#[tokio::test]
+async fn introspection_can_be_switched_off() {
+    let app = TestApp::with(Options { introspection: false, ..Options::default() }).await;
+    let reply = post_as_national(&app, "{ __schema { queryType { name } } }").await;
+    assert_eq!((reply.status, reply.code()), (400, Some("GRAPHQL_VALIDATION_FAILED")), "{}", reply.body);
+    assert_eq!(post_as_national(&app, "{ viewer { role } }").await.status, 200);
+    let open = TestApp::new().await;
+    assert_eq!(post_as_national(&open, "{ __schema { queryType { name } } }").await.status, 200);
+}
+
+fn strict_limits(mutations: u32) -> Options {
+    let mut options = Options::default();
+    options.rate_limits.mutations_per_token = mutations;
+    options.rate_limits.auth_failures_per_ip = 3;
+    options
+}
+
+async fn rate_limits_hold(app: &TestApp) {
+    let official = app.fx.prefecture(&app.fx.tokyo);
+    let update = "mutation($id: ID!) { updateOrganisation(id: $id, input: { ehrInUse: true }) { id } }";
+    for _ in 0..3 {
+        app.gql(&official, update, json!({ "id": app.fx.tokyo.hospital })).await.ok();
+    }
+    let reply = app.gql(&official, update, json!({ "id": app.fx.tokyo.hospital })).await;
+    assert_eq!((reply.status, reply.code()), (429, Some("RATE_LIMITED")), "{}", reply.body);
+    assert!(
+        reply.headers.get("retry-after").and_then(|v| v.parse::<u64>().ok()).is_some_and(|s| (1..=60).contains(&s))
+    );
+    // Queries have their own budget; another official is not affected.
+    app.gql(&official, "{ viewer { role } }", json!({})).await.ok();
+    app.gql(&app.fx.prefecture(&app.fx.osaka), update, json!({ "id": app.fx.osaka.hospital })).await.ok();
+
+    // Failed sign-ins from one address are counted and then refused before verification.
+    for _ in 0..3 {
+        assert_eq!(app.gql_with_token(Some("forged"), "{ viewer { role } }", json!({})).await.status, 401);
+    }
+    let reply = app.gql_with_token(Some("forged"), "{ viewer { role } }", json!({})).await;
+    assert_eq!((reply.status, reply.code()), (429, Some("RATE_LIMITED")));
+}
+
+#[tokio::test]
+async fn rate_limits_are_kept_in_redis() {
+    let app = TestApp::with(strict_limits(3)).await;
+    rate_limits_hold(&app).await;
+    assert_eq!(app.state.metrics.rate_limit_redis_up.get(), 1);
+    assert_eq!(app.state.metrics.rate_limit_fallbacks.get(), 0, "every decision went through Redis");
+}
+
+#[tokio::test]
+async fn without_redis_the_api_serves_and_limits_locally() {
+    // Nothing listens on port 1: Redis is down for this app.
+    let app = TestApp::with(Options { redis_url: Some("redis://127.0.0.1:1".into()), ..strict_limits(3) }).await;
+    rate_limits_hold(&app).await;
+    assert_eq!(app.state.metrics.rate_limit_redis_up.get(), 0);
+    assert!(app.state.metrics.rate_limit_fallbacks.get() > 0, "the fallback shows in the metrics");
+    let metrics = app.send(TestRequest::get().uri("/metrics")).await;
+    assert!(metrics.body.as_str().unwrap_or_default().contains("renkei_rate_limit_redis_up{process=\"api\"} 0"));
+}
+
+#[tokio::test]
+async fn every_mutation_is_audited_and_tampering_shows() {
+    let app = TestApp::new().await;
+    let fx = &app.fx;
+    let official = fx.prefecture(&fx.tokyo);
+    let create =
+        "mutation { createOrganisation(input: { kind: VENDOR, name: \"監査テスト株式会社\", prefecture: 13 }) { id } }";
+    let created = app.gql(&official, create, json!({})).await;
+    let created_id = created.ok()["createOrganisation"]["id"].as_str().expect("id").to_owned();
+    let refused =
+        "mutation($id: ID!) { designateCriticalInfrastructure(hospitalId: $id, designatedOn: \"2026-04-01\") { id } }";
+    assert_eq!(app.gql(&official, refused, json!({ "id": fx.tokyo.hospital })).await.code(), Some("FORBIDDEN"));
+    let osaka = "mutation($id: ID!) { updateOrganisation(id: $id, input: { ehrInUse: false }) { id } }";
+    app.gql(&fx.prefecture(&fx.osaka), osaka, json!({ "id": fx.osaka.hospital })).await.ok();
+
+    let trail = "{ auditTrail(first: 10) { edges { node { sequence actor role prefecture operation targetIds outcome requestId } } } }";
+    let reply = app.gql(&official, trail, json!({})).await;
+    let entries = reply.ok()["auditTrail"]["edges"].as_array().expect("edges").clone();
+    assert_eq!(entries.len(), 2, "Tokyo reads its own two entries, not Osaka's: {entries:?}");
+    let newest = &entries[0]["node"];
+    assert_eq!(newest["operation"], "designateCriticalInfrastructure");
+    assert_eq!(newest["outcome"], "FORBIDDEN");
+    assert_eq!(newest["targetIds"], json!([fx.tokyo.hospital]));
+    let oldest = &entries[1]["node"];
+    assert_eq!(oldest["operation"], "createOrganisation");
+    assert_eq!(oldest["outcome"], "ok");
+    assert_eq!(oldest["targetIds"], json!([created_id]), "the created object's id is recorded");
+    assert_eq!(oldest["prefecture"], 13);
+    let all = app.gql(&fx.national(), trail, json!({})).await;
+    assert_eq!(all.ok()["auditTrail"]["edges"].as_array().map(Vec::len), Some(3));
+    for who in [fx.hospital_admin(&fx.tokyo), fx.health_centre(&fx.tokyo), fx.vendor(&fx.tokyo), fx.dashboard()] {
+        assert_eq!(app.gql(&who, trail, json!({})).await.code(), Some("FORBIDDEN"));
+    }
+
+    // The application role can insert but never read, change or remove a row.
+    let mut app_conn = app.db.app_conn().await;
+    for sql in ["SELECT * FROM audit_log", "UPDATE audit_log SET outcome = 'ok'", "DELETE FROM audit_log"] {
+        let err = app_conn.batch_execute(sql).await.expect_err(sql);
+        assert!(err.to_string().contains("permission denied"), "{sql}: {err}");
+    }
+
+    assert!(matches!(audit::verify(&app.db.owner_url).await.expect("verify"), Verdict::Intact { rows: 3, .. }));
+    // Someone with the owner's password rewrites history...
+    let mut owner = AsyncPgConnection::establish(&app.db.owner_url).await.expect("owner");
+    owner.batch_execute("UPDATE audit_log SET outcome = 'ok' WHERE id = 2").await.expect("tamper");
+    assert_eq!(
+        audit::verify(&app.db.owner_url).await.expect("verify"),
+        Verdict::Broken { id: 2, reason: "its contents do not match its hash".into() }
+    );
+    owner.batch_execute("UPDATE audit_log SET outcome = 'FORBIDDEN' WHERE id = 2").await.expect("restore");
+    assert!(matches!(audit::verify(&app.db.owner_url).await.expect("verify"), Verdict::Intact { .. }));
+    // ... or removes a row.
+    owner.batch_execute("DELETE FROM audit_log WHERE id = 2").await.expect("delete");
+    assert_eq!(
+        audit::verify(&app.db.owner_url).await.expect("verify"),
+        Verdict::Broken { id: 3, reason: "row 2 is missing".into() }
+    );
+}
+
+#[tokio::test]
+async fn responses_carry_security_headers_and_cors_is_closed_by_default() {
+    let app =
+        TestApp::with(Options { cors_origins: vec!["https://dashboard.example.jp".into()], ..Options::default() })
+            .await;
+    let reply = post_as_national(&app, "{ viewer { role } }").await;
+    for (header, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+        ("cache-control", "no-store"),
+    ] {
+        assert_eq!(reply.headers.get(header).map(String::as_str), Some(value), "{header}");
+    }
+    assert!(reply.headers["content-security-policy"].contains("default-src 'none'"));
+
+    let preflight = |origin: &str| {
+        TestRequest::default()
+            .method(actix_web::http::Method::OPTIONS)
+            .uri("/graphql")
+            .insert_header(("origin", origin.to_owned()))
+            .insert_header(("access-control-request-method", "POST"))
+            .insert_header(("access-control-request-headers", "authorization, content-type"))
+    };
+    let allowed = app.send(preflight("https://dashboard.example.jp")).await;
+    assert_eq!(
+        allowed.headers.get("access-control-allow-origin").map(String::as_str),
+        Some("https://dashboard.example.jp")
+    );
+    let refused = app.send(preflight("https://evil.example")).await;
+    assert!(!refused.headers.contains_key("access-control-allow-origin"), "{:?}", refused.headers);
+}
