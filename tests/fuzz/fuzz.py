@@ -120,7 +120,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", required=True, help="the /graphql endpoint (loopback only)")
     parser.add_argument("--role", action="append", required=True, metavar="SUBJECT=TOKEN",
-                        help="a subject and its bearer token; the first should be able to see everything (national)")
+                        help="a subject and its bearer token, fuzzed in the order given")
+    parser.add_argument("--pool-role", default=None, metavar="SUBJECT",
+                        help="the role that introspects, collects real ids (it should see everything) and sends the "
+                             "role-independent and slow hand-written requests; default: the first subject naming "
+                             "'national', else the first")
     parser.add_argument("--seconds", type=float, default=60, help="total fuzzing budget, split between roles")
     parser.add_argument("--artifacts", default=None, help="where failing request bodies are written")
     parser.add_argument("--st", default=os.path.join(os.path.dirname(sys.executable), "st"), help="schemathesis CLI")
@@ -134,8 +138,12 @@ def main() -> int:
             parser.error(f"--role {item!r}: expected SUBJECT=TOKEN")
         roles.append((subject, token))
 
+    pool_subject = args.pool_role or next((s for s, _ in roles if "national" in s), roles[0][0])
+    pool_token = dict(roles).get(pool_subject)
+    if pool_token is None:
+        parser.error(f"--pool-role {pool_subject!r} is not one of the --role subjects")
     started = time.monotonic()
-    first = raw.Client(args.url, roles[0][1])
+    first = raw.Client(args.url, pool_token)
     schema = raw.introspect(first)
     token_users: set[str] = set()
     for _, token in roles:
@@ -170,7 +178,7 @@ def main() -> int:
                     st_failed.append(f"{subject} (st exit {rc})")
             run = raw.Run(subject, raw.Client(args.url, token))
             t0 = time.monotonic()
-            nasty = run.nasty(pool, first_role=subject == roles[0][0], heavy=args.seconds >= 600)
+            nasty = run.nasty(pool, first_role=subject == pool_subject, heavy=args.seconds >= 600)
             left = max(0.5, raw_seconds - (time.monotonic() - t0))
             documents = run.property_based(raw.plain_documents(schema, pool), left / 2)
             http = run.property_based(raw.http_requests(schema, pool, token), left / 2)

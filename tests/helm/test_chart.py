@@ -342,6 +342,17 @@ def test_graphiql_is_off_in_production(default_objects, production_objects):
     assert api_env(default_objects)["GRAPHIQL_ENABLED"]["value"] == "true"
 
 
+def test_introspection_is_off_and_rate_limits_set_in_production(default_objects, production_objects):
+    prod, dev = api_env(production_objects), api_env(default_objects)
+    assert prod["GRAPHQL_INTROSPECTION"]["value"] == "false"
+    assert dev["GRAPHQL_INTROSPECTION"]["value"] == "true"
+    assert prod["RATE_LIMIT_TRUST_FORWARDED_FOR"]["value"] == "true"
+    assert dev["RATE_LIMIT_TRUST_FORWARDED_FOR"]["value"] == "false"
+    assert prod["CORS_ALLOWED_ORIGINS"]["value"] == "https://kpi.mhlw.example.jp"
+    assert "CORS_ALLOWED_ORIGINS" not in dev
+    assert int(prod["RATE_LIMIT_MUTATIONS"]["value"]) < int(prod["RATE_LIMIT_QUERIES"]["value"])
+
+
 def test_plain_settings_reach_the_api(production_objects):
     env = api_env(production_objects)
     expected = {"LOG_FORMAT": "json", "RUST_LOG": "info", "DATABASE_POOL_SIZE": "10", "JWT_ALGORITHM": "RS256",
