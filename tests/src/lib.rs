@@ -318,6 +318,38 @@ impl TestApp {
     }
 }
 
+#[derive(diesel::QueryableByName)]
+struct Digest {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    digest: String,
+}
+
+impl TestApp {
+    /// A digest of every tenant table as the ministry sees it (all rows), to prove that a refused
+    /// operation changed nothing. The audit log is left out: refusals are recorded there.
+    pub async fn fingerprint(&self) -> String {
+        use diesel_async::RunQueryDsl;
+        self.state
+            .db
+            .run(&Principal::system(), |c| {
+                Box::pin(async move {
+                    let row: Digest = diesel::sql_query(
+                        "SELECT md5(concat_ws('#', \
+                           (SELECT string_agg(t::text, '|' ORDER BY t.id) FROM organisations t), \
+                           (SELECT string_agg(t::text, '|' ORDER BY t.id) FROM users t), \
+                           (SELECT string_agg(t::text, '|' ORDER BY t.hospital_id, t.vendor_id) FROM vendor_links t), \
+                           (SELECT string_agg(t::text, '|' ORDER BY t.id) FROM critical_designations t))) AS digest",
+                    )
+                    .get_result(c)
+                    .await?;
+                    Ok(row.digest)
+                })
+            })
+            .await
+            .expect("fingerprint")
+    }
+}
+
 fn redis_client(url: &str) -> Option<redis::Client> {
     redis::Client::open(url).ok()
 }

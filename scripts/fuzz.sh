@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Fuzzes GraphQL over HTTP (tests/fuzz): a throw-away database (migrated, demo data), the built
+# renkei-api on a free loopback port, then schemathesis and tests/fuzz/raw.py against /graphql
+# with a token per demo role. Fails when any answer is a server error: HTTP 5xx, a body that is
+# not JSON, or an error with extensions.code INTERNAL; each one is printed with its request.
+#
+#   bash scripts/fuzz.sh                     # default budget: FUZZ_SECONDS=50 (about 80 s in all)
+#   FUZZ_SECONDS=1800 bash scripts/fuzz.sh   # a long run: 30 minutes of fuzzing
+#
+# Needs scripts/services.sh (PostgreSQL, Redis, .dev/env) and the debug binaries (make build).
+# Python packages come from PyPI into ${RENKEI_VENV:-~/.cache/renkei/venv}. Only loopback is
+# targeted; the server and the database are removed on exit, also on failure or Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FUZZ_SECONDS=${FUZZ_SECONDS:-50}
+VENV=${RENKEI_VENV:-$HOME/.cache/renkei/venv}
+BIN=${CARGO_TARGET_DIR:-$HOME/.cache/renkei/target}/debug
+log() { printf '==> %s\n' "$*" >&2; }
+
+case $FUZZ_SECONDS in
+  '' | *[!0-9]*) echo "FUZZ_SECONDS must be a whole number of seconds (got '$FUZZ_SECONDS')" >&2; exit 2 ;;
+esac
+[ -f .dev/env ] || bash scripts/services.sh
+source .dev/env
+if [ ! -x "$BIN/renkei-api" ]; then
+  echo "no $BIN/renkei-api: build it first (make build)" >&2
+  exit 1
+fi
+
+# --- Python: the same venv as scripts/helm-test.sh ----------------------------------------------
+apt_install() {
+  if ! command -v apt-get >/dev/null; then
+    echo "cannot install $*: no apt-get on this machine; install it yourself" >&2
+    exit 1
+  fi
+  log "installing $* from the distribution's packages"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+command -v python3 >/dev/null || apt_install python3
+if ! "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
+  log "creating the Python virtualenv $VENV"
+  mkdir -p "$(dirname "$VENV")"
+  if ! python3 -m venv --clear "$VENV" >/dev/null 2>&1; then
+    apt_install python3-venv
+    python3 -m venv --clear "$VENV"
+  fi
+fi
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check -r tests/fuzz/requirements.txt
+export PYTHONDONTWRITEBYTECODE=1
+
+# --- A throw-away database --------------------------------------------------------------------
+# Leftovers of runs that were killed go first; a database still in use (another run) stays.
+for db in $(psql "$TEST_OWNER_DATABASE_URL" -tAc "SELECT datname FROM pg_database WHERE datname LIKE 'renkei\_fuzz\_%'"); do
+  psql -q "$TEST_OWNER_DATABASE_URL" -c "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true
+done
+
+with_database() { # URL DB: the URL with its database name replaced
+  local url=$1 base query
+  base=${url%%\?*}
+  query=${url#"$base"}
+  printf '%s/%s%s' "${base%/*}" "$2" "$query"
+}
+
+DB=renkei_fuzz_$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/renkei-fuzz.XXXXXX")
+SERVER_LOG=$WORK/server.log
+server_pid=""
+cleanup() {
+  local status=$?
+  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+    kill -TERM "$server_pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  psql -q "$TEST_OWNER_DATABASE_URL" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+started=$SECONDS
+psql -q "$TEST_OWNER_DATABASE_URL" -c "CREATE DATABASE $DB OWNER renkei_owner" >/dev/null
+export DATABASE_URL MIGRATION_DATABASE_URL
+DATABASE_URL=$(with_database "$DATABASE_URL" "$DB")
+MIGRATION_DATABASE_URL=$(with_database "$MIGRATION_DATABASE_URL" "$DB")
+export RUST_LOG=warn LOG_FORMAT=text NO_COLOR=1
+unset OTEL_EXPORTER_OTLP_ENDPOINT
+"$BIN/renkei-api" migrate >/dev/null
+"$BIN/renkei-api" seed demo >/dev/null
+
+# --- The server on a free loopback port -------------------------------------------------------
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+BIND_ADDRESS=127.0.0.1:$PORT GRAPHIQL_ENABLED=true "$BIN/renkei-api" serve >"$SERVER_LOG" 2>&1 &
+server_pid=$!
+for _ in $(seq 1 60); do
+  curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break
+  kill -0 "$server_pid" 2>/dev/null || break
+  sleep 0.5
+done
+if ! curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1; then
+  echo "the API did not become ready on 127.0.0.1:$PORT; its log:" >&2
+  tail -n 50 "$SERVER_LOG" >&2
+  exit 1
+fi
+
+# National last: earlier roles' runs may deactivate users, never those whose tokens are in use,
+# but the ministry may deactivate anyone it finds.
+roles=()
+for subject in demo-dashboard demo-vendor demo-hospital-staff demo-health-centre demo-hospital-admin \
+  demo-prefecture-13 demo-national; do
+  roles+=(--role "$subject=$("$BIN/renkei-api" token --user "$subject")")
+done
+log "fuzzing http://127.0.0.1:$PORT/graphql for $FUZZ_SECONDS s (database $DB)"
+
+ARTIFACTS=${FUZZ_ARTIFACTS:-$(mktemp -d "${TMPDIR:-/tmp}/renkei-fuzz-failures.XXXXXX")}
+status=0
+"$VENV/bin/python" tests/fuzz/fuzz.py --url "http://127.0.0.1:$PORT/graphql" --seconds "$FUZZ_SECONDS" \
+  --artifacts "$ARTIFACTS" "${roles[@]}" || status=$?
+
+if ! kill -0 "$server_pid" 2>/dev/null; then
+  echo "the API process died during the run" >&2
+  status=1
+fi
+if [ "$status" -ne 0 ]; then
+  # What the server logged about its failures (internal details reach only the log).
+  cp "$SERVER_LOG" "$ARTIFACTS/server.log"
+  echo
+  echo "=== server log: errors other than UNAVAILABLE, and panics (whole log: $ARTIFACTS/server.log)"
+  sed 's/\x1b\[[0-9;]*m//g' "$SERVER_LOG" | grep -a -E 'ERROR|panicked|thread .* panicked|stack overflow' \
+    | grep -a -v 'code=UNAVAILABLE' | sed -E 's/request_id=[^ ]+ //' | sort -k2 | uniq -f1 -c | head -n 40 || true
+  echo "failing request bodies: $ARTIFACTS"
+  echo "FUZZ FAILED after $((SECONDS - started)) s"
+else
+  rmdir "$ARTIFACTS" 2>/dev/null || true
+  echo "fuzz passed after $((SECONDS - started)) s"
+fi
+exit "$status"

@@ -1,0 +1,201 @@
+//! The tenant-isolation matrix: every role of the Tokyo tenant × every query and mutation of the
+//! schema × an object of the Osaka tenant. The operations are read from the schema itself, so a
+//! new operation without a rule here fails the test until someone writes its rule.
+
+use std::collections::BTreeSet;
+
+use renkei_core::Principal;
+use renkei_tests::TestApp;
+use renkei_tests::fixture::Fixture;
+use serde_json::{Value, json};
+
+/// How a foreign-tenant attempt must end.
+enum Expect {
+    /// Refused: `FORBIDDEN` or `NOT_FOUND`, or a null result.
+    Refused,
+    /// Succeeds, but none of the foreign ids appear in the answer.
+    Hidden,
+    /// Reference data (regions, prefectures) or the caller itself: no tenant object involved.
+    NotTenantData,
+}
+
+struct Case {
+    query: &'static str,
+    variables: fn(&Fixture) -> Value,
+    expect: Expect,
+}
+
+/// One rule per operation of the schema.
+fn rule(field: &str) -> Option<Case> {
+    use Expect::*;
+    let case = |query, variables, expect| Some(Case { query, variables, expect });
+    match field {
+        // Queries
+        "viewer" => case("{ viewer { role organisation { id } } }", |_| json!({}), NotTenantData),
+        "regions" => case("{ regions { code } }", |_| json!({}), NotTenantData),
+        "prefectures" => case("{ prefectures { code } }", |_| json!({}), NotTenantData),
+        "prefecture" => case("{ prefecture(code: 27) { code } }", |_| json!({}), NotTenantData),
+        "organisations" => case(
+            "{ organisations(first: 30) { edges { node { id healthCentre { id } vendors { id } linkedHospitals { id } users(first: 5) { edges { node { id } } } } } } }",
+            |_| json!({}),
+            Hidden,
+        ),
+        "organisation" => case(
+            "query($id: ID!) { organisation(id: $id) { id name users(first: 10) { edges { node { id } } } } }",
+            |fx| json!({ "id": fx.osaka.hospital }),
+            Refused,
+        ),
+        "auditTrail" => case(
+            "{ auditTrail(first: 100) { edges { node { prefecture organisationId targetIds } } } }",
+            |_| json!({}),
+            Hidden,
+        ),
+        // Mutations
+        "createOrganisation" => case(
+            "mutation { createOrganisation(input: { kind: HOSPITAL, name: \"越境病院\", prefecture: 27, licensedBeds: 50 }) { id } }",
+            |_| json!({}),
+            Refused,
+        ),
+        "updateOrganisation" => case(
+            "mutation($id: ID!) { updateOrganisation(id: $id, input: { ehrInUse: true, name: \"乗っ取り\" }) { id } }",
+            |fx| json!({ "id": fx.osaka.hospital }),
+            Refused,
+        ),
+        "setHospitalHealthCentre" => case(
+            "mutation($h: ID!, $c: ID) { setHospitalHealthCentre(hospitalId: $h, healthCentreId: $c) { id } }",
+            |fx| json!({ "h": fx.osaka.hospital, "c": null }),
+            Refused,
+        ),
+        "inviteUser" => case(
+            "mutation($org: ID!) { inviteUser(input: { organisationId: $org, email: \"intruder@evil.example\", displayName: \"x\", role: HOSPITAL_ADMIN }) { id } }",
+            |fx| json!({ "org": fx.osaka.hospital }),
+            Refused,
+        ),
+        "deactivateUser" => case(
+            "mutation($id: ID!) { deactivateUser(id: $id) { id } }",
+            |fx| json!({ "id": fx.osaka.hospital_admin_user }),
+            Refused,
+        ),
+        "designateCriticalInfrastructure" => case(
+            "mutation($id: ID!) { designateCriticalInfrastructure(hospitalId: $id, designatedOn: \"2026-04-01\") { id } }",
+            |fx| json!({ "id": fx.osaka.hospital }),
+            Refused,
+        ),
+        "revokeCriticalInfrastructure" => case(
+            "mutation($id: ID!) { revokeCriticalInfrastructure(hospitalId: $id, revokedOn: \"2026-04-01\") { id } }",
+            |fx| json!({ "id": fx.osaka.hospital }),
+            Refused,
+        ),
+        "linkVendor" => case(
+            "mutation($h: ID!, $v: ID!) { linkVendor(hospitalId: $h, vendorId: $v) { id } }",
+            |fx| json!({ "h": fx.osaka.hospital, "v": fx.tokyo.vendor }),
+            Refused,
+        ),
+        "unlinkVendor" => case(
+            "mutation($h: ID!, $v: ID!) { unlinkVendor(hospitalId: $h, vendorId: $v) { id } }",
+            |fx| json!({ "h": fx.osaka.hospital, "v": fx.osaka.vendor }),
+            Refused,
+        ),
+        _ => None,
+    }
+}
+
+/// Field names of `type <name> { … }` in the SDL.
+fn fields_of(sdl: &str, type_name: &str) -> Vec<String> {
+    let start = sdl.find(&format!("type {type_name} {{")).unwrap_or_else(|| panic!("type {type_name} in the SDL"));
+    let body = &sdl[start..];
+    let body = &body[body.find('{').unwrap_or(0) + 1..body.find("\n}").unwrap_or(body.len())];
+    body.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('"') && !l.starts_with('#'))
+        .filter_map(|l| l.split(|c| c == '(' || c == ':').next().map(|n| n.trim().to_owned()))
+        .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric()))
+        .collect()
+}
+
+/// Every id of the Osaka tenant that no Tokyo role may see (its vendor is in the public directory).
+fn osaka_ids(fx: &Fixture) -> Vec<String> {
+    [fx.osaka.office, fx.osaka.centre, fx.osaka.hospital, fx.osaka.clinic, fx.osaka.hospital_admin_user]
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+#[test]
+fn every_operation_has_an_isolation_rule() {
+    let sdl = renkei_graphql::sdl();
+    let mut missing = Vec::new();
+    for root in ["Query", "Mutation"] {
+        for field in fields_of(&sdl, root) {
+            if rule(&field).is_none() {
+                missing.push(format!("{root}.{field}"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "operations without an isolation rule in tests/tests/matrix.rs: {missing:?}");
+    assert!(fields_of(&sdl, "Mutation").len() >= 9, "the SDL parser still finds the mutations");
+}
+
+#[tokio::test]
+async fn every_role_is_refused_every_operation_on_a_foreign_tenant() {
+    let app = TestApp::new().await;
+    let fx = &app.fx;
+    // An Osaka audit entry, which no Tokyo trail may show.
+    app.gql(
+        &fx.prefecture(&fx.osaka),
+        "mutation($id: ID!) { updateOrganisation(id: $id, input: { ehrInUse: true }) { id } }",
+        json!({ "id": fx.osaka.hospital }),
+    )
+    .await
+    .ok();
+    let roles: Vec<Principal> = vec![
+        fx.prefecture(&fx.tokyo),
+        fx.health_centre(&fx.tokyo),
+        fx.hospital_admin(&fx.tokyo),
+        fx.hospital_staff(&fx.tokyo),
+        fx.vendor(&fx.tokyo),
+        fx.dashboard(),
+    ];
+    let sdl = renkei_graphql::sdl();
+    let operations: BTreeSet<String> = ["Query", "Mutation"].iter().flat_map(|t| fields_of(&sdl, t)).collect();
+    let foreign = osaka_ids(fx);
+    let mut checked = 0;
+    for op in &operations {
+        let case = rule(op).unwrap_or_else(|| panic!("no rule for {op}"));
+        for who in &roles {
+            let before = app.fingerprint().await;
+            let reply = app.gql(who, case.query, (case.variables)(fx)).await;
+            let after = app.fingerprint().await;
+            assert_eq!(before, after, "{op} as {:?} changed data", who.role);
+            assert_ne!(reply.code(), Some("INTERNAL"), "{op} as {:?}: {}", who.role, reply.body);
+            let text = reply.body.to_string();
+            match case.expect {
+                Expect::Refused => {
+                    let refused = matches!(reply.code(), Some("FORBIDDEN" | "NOT_FOUND"))
+                        || reply.body["data"][op.as_str()].is_null();
+                    assert!(refused, "{op} as {:?} must be refused: {}", who.role, reply.body);
+                }
+                Expect::Hidden => {
+                    assert!(matches!(reply.code(), None | Some("FORBIDDEN")), "{op} as {:?}: {}", who.role, reply.body);
+                    if op == "auditTrail" {
+                        assert!(
+                            !text.contains("\"prefecture\":27"),
+                            "{op} as {:?} shows Osaka's trail: {text}",
+                            who.role
+                        );
+                    }
+                }
+                Expect::NotTenantData => assert_eq!(reply.status, 200),
+            }
+            for id in &foreign {
+                assert!(
+                    !text.contains(id.as_str()) || matches!(case.expect, Expect::Refused) && reply.code().is_some(),
+                    "{op} as {:?} revealed foreign object {id}: {text}",
+                    who.role
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, operations.len() * roles.len());
+}
