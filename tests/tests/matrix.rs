@@ -108,7 +108,7 @@ fn fields_of(sdl: &str, type_name: &str) -> Vec<String> {
     body.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('"') && !l.starts_with('#'))
-        .filter_map(|l| l.split(|c| c == '(' || c == ':').next().map(|n| n.trim().to_owned()))
+        .filter_map(|l| l.split(['(', ':']).next().map(|n| n.trim().to_owned()))
         .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric()))
         .collect()
 }
