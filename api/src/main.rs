@@ -96,6 +96,7 @@ async fn main() -> anyhow::Result<()> {
                     organisations = summary.organisations,
                     hospitals = summary.hospitals,
                     users = summary.users,
+                    incidents = summary.incidents,
                     "demo data loaded"
                 );
             }

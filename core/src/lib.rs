@@ -8,6 +8,8 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod incidents;
+pub mod jobs;
 pub mod metrics;
 pub mod principal;
 pub mod registry;

@@ -80,15 +80,6 @@ diesel::joinable!(organisations -> prefectures (prefecture_code));
 diesel::joinable!(users -> organisations (organisation_id));
 diesel::joinable!(critical_designations -> organisations (hospital_id));
 
-diesel::allow_tables_to_appear_in_same_query!(
-    regions,
-    prefectures,
-    organisations,
-    vendor_links,
-    users,
-    critical_designations,
-);
-
 diesel::table! {
     audit_log (id) {
         id -> Int8,
@@ -105,3 +96,144 @@ diesel::table! {
         hash -> Bytea,
     }
 }
+
+diesel::table! {
+    flowchart_steps (code) {
+        code -> Text,
+        sort_order -> Int2,
+        phase -> Text,
+        title_ja -> Text,
+        title_en -> Text,
+        actors -> Array<Text>,
+    }
+}
+
+diesel::table! {
+    ransomware_points (no) {
+        no -> Int2,
+        level -> Text,
+        steps -> Array<Text>,
+        pitfall_ja -> Text,
+        point_ja -> Text,
+        point_en -> Text,
+    }
+}
+
+diesel::table! {
+    incidents (id) {
+        id -> Uuid,
+        hospital_id -> Uuid,
+        prefecture_code -> Int2,
+        jurisdiction_id -> Nullable<Uuid>,
+        kind -> Text,
+        phase -> Text,
+        title -> Text,
+        discovered_at -> Timestamptz,
+        suspected_cyber_attack -> Bool,
+        infection_vector -> Nullable<Text>,
+        personal_data_leak -> Text,
+        leak_learned_on -> Nullable<Date>,
+        wrongful_intent -> Bool,
+        contained_at -> Nullable<Timestamptz>,
+        recovered_at -> Nullable<Timestamptz>,
+        current_version -> Int4,
+        reported_by -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        closed_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    incident_versions (incident_id, version) {
+        incident_id -> Uuid,
+        version -> Int4,
+        report_kind -> Text,
+        report -> Jsonb,
+        submitted_by -> Text,
+        submitted_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    incident_events (id) {
+        id -> Uuid,
+        incident_id -> Uuid,
+        step -> Text,
+        occurred_at -> Timestamptz,
+        actor -> Text,
+        note -> Nullable<Text>,
+        recorded_by -> Text,
+        recorded_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    incident_notifications (incident_id, recipient) {
+        incident_id -> Uuid,
+        recipient -> Text,
+        notified_at -> Timestamptz,
+        reference -> Nullable<Text>,
+        recorded_by -> Text,
+        recorded_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    incident_tasks (id) {
+        id -> Uuid,
+        incident_id -> Uuid,
+        title -> Text,
+        assignee -> Nullable<Text>,
+        due_on -> Nullable<Date>,
+        step -> Nullable<Text>,
+        required -> Bool,
+        done_at -> Nullable<Timestamptz>,
+        created_by -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    ransomware_preparedness (hospital_id, point_no) {
+        hospital_id -> Uuid,
+        point_no -> Int2,
+        done -> Bool,
+        note -> Nullable<Text>,
+        prefecture_code -> Int2,
+        updated_by -> Text,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    jobs (id) {
+        id -> Int8,
+        kind -> Text,
+        payload -> Jsonb,
+        run_at -> Timestamptz,
+        attempts -> Int4,
+        max_attempts -> Int4,
+        last_error -> Nullable<Text>,
+        dedup_key -> Nullable<Text>,
+        trace -> Jsonb,
+        locked_by -> Nullable<Text>,
+        locked_until -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        finished_at -> Nullable<Timestamptz>,
+        dead_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    regions,
+    prefectures,
+    organisations,
+    vendor_links,
+    users,
+    critical_designations,
+    incidents,
+    incident_notifications,
+    incident_tasks,
+    incident_events,
+);

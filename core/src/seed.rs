@@ -25,6 +25,9 @@ pub struct DemoSummary {
     pub organisations: usize,
     pub hospitals: usize,
     pub users: usize,
+    pub incidents: usize,
+    /// The hospital whose users the demo tokens act for.
+    pub demo_hospital: Option<Uuid>,
 }
 
 /// Subjects of the demo users, one per role, for `renkei-api token --user`.
@@ -159,7 +162,13 @@ async fn insert_all(conn: &mut Conn, rows: Vec<NewOrganisation>) -> Result<Vec<U
 
 /// Loads the demo registry unless it is already there.
 pub async fn demo(db: &Db) -> Result<DemoSummary> {
-    db.run(&Principal::system(), |conn| Box::pin(demo_in(conn))).await
+    let mut summary = db.run(&Principal::system(), |conn| Box::pin(demo_in(conn))).await?;
+    if let Some(hospital) = summary.demo_hospital {
+        // Incidents are raised by the hospital itself, under its own tenant settings.
+        let admin = Principal::new("demo-hospital-admin".into(), Role::HospitalAdmin, Some(hospital), None)?;
+        summary.incidents = db.run(&admin, move |conn| Box::pin(demo_incidents(conn, hospital))).await?;
+    }
+    Ok(summary)
 }
 
 async fn demo_in(conn: &mut Conn) -> Result<DemoSummary> {
@@ -348,5 +357,67 @@ async fn demo_in(conn: &mut Conn) -> Result<DemoSummary> {
         .await?;
         summary.users += 1;
     }
+    summary.demo_hospital = Some(tokyo_hospital);
     Ok(summary)
+}
+
+/// A few incidents at the demo hospital: a ransomware attack with a suspected leak, a phishing
+/// e-mail, and a near miss.
+async fn demo_incidents(conn: &mut Conn, hospital: Uuid) -> Result<usize> {
+    use crate::incidents::{self, IncidentKind as I, LeakStatus, Recipient};
+    let admin = Principal::new("demo-hospital-admin".into(), Role::HospitalAdmin, Some(hospital), None)?;
+    let now = chrono::Utc::now();
+    let report = |title: &str, kind: I, days_ago: i64, leak: LeakStatus| incidents::Report {
+        title: title.into(),
+        kind,
+        discovered_at: now - chrono::Duration::days(days_ago),
+        location_and_impact: Some("本館 電子カルテ端末".into()),
+        spread_risk: incidents::SpreadRisk::Unknown,
+        attacker: None,
+        method: None,
+        cause: None,
+        measures_taken: None,
+        suspected_cyber_attack: !kind.is_light(),
+        infection_vector: (kind == I::Ransomware).then_some(incidents::InfectionVector::VpnDevice),
+        services_suspended: Vec::new(),
+        double_extortion: None,
+        data_exfiltrated: None,
+        personal_data_leak: leak,
+        records_affected: None,
+        leak_learned_on: (leak != LeakStatus::None)
+            .then(|| incidents::clocks::day_of(now - chrono::Duration::days(days_ago))),
+        wrongful_intent: None,
+        ransom_demanded: (kind == I::Ransomware).then_some(true),
+        ransom_amount_yen: None,
+        ransom_paid: (kind == I::Ransomware).then_some(false),
+        offline_backup_intact: (kind == I::Ransomware).then_some(true),
+        restored_from_pre_infection_backup: None,
+        contained_at: None,
+        recovered_at: None,
+    };
+    let ransomware = incidents::store::raise(
+        conn,
+        &admin,
+        report("電子カルテ端末の暗号化（ランサムウェア）", I::Ransomware, 4, LeakStatus::Suspected),
+        now,
+    )
+    .await?;
+    incidents::store::move_phase(conn, &admin, ransomware.id, incidents::Phase::InitialResponse).await?;
+    incidents::store::record_notification(
+        conn,
+        &admin,
+        ransomware.id,
+        Recipient::Mhlw,
+        now - chrono::Duration::days(3),
+        Some("医政局への第一報".into()),
+        now,
+    )
+    .await?;
+    let phishing =
+        incidents::store::raise(conn, &admin, report("職員宛ての不審メール", I::Phishing, 10, LeakStatus::None), now)
+            .await?;
+    incidents::store::move_phase(conn, &admin, phishing.id, incidents::Phase::InitialResponse).await?;
+    incidents::store::raise(conn, &admin, report("USBメモリの持ち込み未遂", I::NearMiss, 20, LeakStatus::None), now)
+        .await?;
+    Ok(3)
 }

@@ -1,8 +1,9 @@
 //! Write operations on the registry. Each checks the caller's role and tenant first (the
 //! resolver half of tenant isolation); PostgreSQL's policies check again on the write itself.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use juniper::{ID, graphql_object};
+use renkei_core::incidents::store as incidents;
 use renkei_core::registry::organisations::{self as orgs, NewOrganisation, OrganisationKind as Kind};
 use renkei_core::registry::{designations, users, vendors};
 use renkei_core::{Error, Principal, Role};
@@ -11,6 +12,11 @@ use crate::Context;
 use crate::error::ApiResult;
 use crate::ids::parse_id;
 use crate::types::designation::Designation;
+use crate::types::enums::{IncidentPhase, NotificationRecipient, ReportKind};
+use crate::types::incident::{
+    Incident, IncidentEvent, IncidentEventInput, IncidentNotification, IncidentReportInput, IncidentTask,
+    IncidentTaskInput, RansomwarePreparedness,
+};
 use crate::types::organisation::{CreateOrganisationInput, Organisation, UpdateOrganisationInput};
 use crate::types::user::{InviteUserInput, User};
 
@@ -242,6 +248,113 @@ impl Mutation {
             })
             .await?;
         Ok(Designation(d))
+    }
+
+    /// Raises a first incident report (flowchart 1-3). Anyone at the hospital may.
+    async fn report_incident(ctx: &Context, input: IncidentReportInput) -> ApiResult<Incident> {
+        let report = input.into_core()?;
+        let p = ctx.principal.clone();
+        let i = ctx.run(move |c| Box::pin(async move { incidents::raise(c, &p, report, Utc::now()).await })).await?;
+        Ok(Incident(i))
+    }
+
+    /// Files a new version of the report (an UPDATE or the FINAL report); earlier versions stay
+    /// readable. The hospital's admin only.
+    async fn amend_incident(
+        ctx: &Context,
+        id: ID,
+        report_kind: ReportKind,
+        input: IncidentReportInput,
+    ) -> ApiResult<Incident> {
+        let id = parse_id("id", &id)?;
+        let report = input.into_core()?;
+        let p = ctx.principal.clone();
+        let i = ctx
+            .run(move |c| {
+                Box::pin(async move { incidents::amend(c, &p, id, report, report_kind.into(), Utc::now()).await })
+            })
+            .await?;
+        Ok(Incident(i))
+    }
+
+    /// Moves an incident to the next phase of the flowchart (or closes it).
+    async fn move_incident(ctx: &Context, id: ID, to: IncidentPhase) -> ApiResult<Incident> {
+        let id = parse_id("id", &id)?;
+        let p = ctx.principal.clone();
+        let i = ctx.run(move |c| Box::pin(async move { incidents::move_phase(c, &p, id, to.into()).await })).await?;
+        Ok(Incident(i))
+    }
+
+    /// Adds an event to an incident's timeline, tagged with its flowchart step.
+    async fn add_incident_event(ctx: &Context, id: ID, input: IncidentEventInput) -> ApiResult<IncidentEvent> {
+        let id = parse_id("id", &id)?;
+        let p = ctx.principal.clone();
+        let e = incidents::NewEvent {
+            step: input.step,
+            occurred_at: input.occurred_at,
+            actor: input.actor,
+            note: input.note,
+        };
+        let e = ctx.run(move |c| Box::pin(async move { incidents::add_event(c, &p, id, e, Utc::now()).await })).await?;
+        Ok(IncidentEvent::from(e))
+    }
+
+    /// Records that an outside body (or the patients) was told; the matching clock stops.
+    async fn record_incident_notification(
+        ctx: &Context,
+        id: ID,
+        recipient: NotificationRecipient,
+        notified_at: DateTime<Utc>,
+        reference: Option<String>,
+    ) -> ApiResult<IncidentNotification> {
+        let id = parse_id("id", &id)?;
+        let p = ctx.principal.clone();
+        let n = ctx
+            .run(move |c| {
+                Box::pin(async move {
+                    incidents::record_notification(c, &p, id, recipient.into(), notified_at, reference, Utc::now())
+                        .await
+                })
+            })
+            .await?;
+        Ok(IncidentNotification::from(n))
+    }
+
+    /// Adds a task to an incident.
+    async fn add_incident_task(ctx: &Context, id: ID, input: IncidentTaskInput) -> ApiResult<IncidentTask> {
+        let id = parse_id("id", &id)?;
+        let p = ctx.principal.clone();
+        let t = incidents::NewTask {
+            title: input.title,
+            assignee: input.assignee,
+            due_on: input.due_on,
+            step: input.step,
+            required: input.required.unwrap_or(false),
+        };
+        let t = ctx.run(move |c| Box::pin(async move { incidents::add_task(c, &p, id, t).await })).await?;
+        Ok(IncidentTask::from(t))
+    }
+
+    /// Marks an incident task done, or open again.
+    async fn set_incident_task_done(ctx: &Context, task_id: ID, done: bool) -> ApiResult<IncidentTask> {
+        let id = parse_id("taskId", &task_id)?;
+        let p = ctx.principal.clone();
+        let t = ctx.run(move |c| Box::pin(async move { incidents::set_task_done(c, &p, id, done).await })).await?;
+        Ok(IncidentTask::from(t))
+    }
+
+    /// Records the hospital's preparedness on one ransomware point (1-11), ahead of any incident.
+    async fn set_ransomware_preparedness(
+        ctx: &Context,
+        point: i32,
+        done: bool,
+        note: Option<String>,
+    ) -> ApiResult<RansomwarePreparedness> {
+        let no = i16::try_from(point).map_err(|_| Error::bad_input("point: 1 to 11"))?;
+        let p = ctx.principal.clone();
+        let r =
+            ctx.run(move |c| Box::pin(async move { incidents::set_preparedness(c, &p, no, done, note).await })).await?;
+        Ok(RansomwarePreparedness::from(r))
     }
 
     /// Links a vendor to a hospital or clinic; the vendor then sees that hospital.

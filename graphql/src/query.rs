@@ -3,6 +3,7 @@
 use juniper::{ID, graphql_object};
 use renkei_core::Error;
 use renkei_core::audit;
+use renkei_core::incidents;
 use renkei_core::registry::organisations as orgs;
 
 use crate::Context;
@@ -10,7 +11,12 @@ use crate::connection::PageInfo;
 use crate::error::ApiResult;
 use crate::ids::{decode_cursor, encode_cursor, page_size, parse_id};
 use crate::types::audit::{AuditEntry, AuditEntryConnection, AuditEntryEdge};
+use crate::types::enums::IncidentGroupBy;
 use crate::types::geography::{Prefecture, Region};
+use crate::types::incident::{
+    FlowchartStep, Incident, IncidentConnection, IncidentEdge, IncidentFilterInput, IncidentStatisticsRow,
+    PressingClock, RansomwarePoint, RansomwarePreparedness,
+};
 use crate::types::organisation::{Organisation, OrganisationConnection, OrganisationEdge, OrganisationFilterInput};
 use crate::types::viewer::Viewer;
 
@@ -102,6 +108,137 @@ impl Query {
             },
             edges,
         })
+    }
+
+    /// Incidents the caller may see, newest first: a hospital its own, a health centre its
+    /// jurisdiction's, a prefecture its own, the ministry all. `first` is 1 to 100.
+    async fn incidents(
+        ctx: &Context,
+        first: i32,
+        after: Option<String>,
+        filter: Option<IncidentFilterInput>,
+    ) -> ApiResult<IncidentConnection> {
+        let first = page_size(first)?;
+        let after = after
+            .map(|a| {
+                let (at, id) = decode_cursor(&a)?;
+                let at = chrono::DateTime::parse_from_rfc3339(&at)
+                    .map_err(|_| Error::bad_input("after: not a cursor from this list"))?
+                    .with_timezone(&chrono::Utc);
+                Ok::<_, Error>((at, id))
+            })
+            .transpose()?;
+        let filter = match filter {
+            None => incidents::store::IncidentFilter::default(),
+            Some(f) => incidents::store::IncidentFilter {
+                hospital_id: f.hospital_id.map(|id| parse_id("filter.hospitalId", &id)).transpose()?,
+                prefecture: f
+                    .prefecture
+                    .map(|p| ctx.geography.require_prefecture("filter.prefecture", p).map(|p| p.code))
+                    .transpose()?,
+                kinds: f.kinds.unwrap_or_default().into_iter().map(Into::into).collect(),
+                open_only: f.open_only.unwrap_or(false),
+                discovered_from: f.discovered_from,
+                discovered_until: f.discovered_until,
+            },
+        };
+        let p = ctx.principal.clone();
+        let (rows, more) = ctx
+            .run(move |c| Box::pin(async move { incidents::store::list(c, &p, &filter, first, after).await }))
+            .await?;
+        let edges: Vec<IncidentEdge> = rows
+            .into_iter()
+            .map(|i| IncidentEdge { cursor: encode_cursor(&i.discovered_at.to_rfc3339(), i.id), node: Incident(i) })
+            .collect();
+        Ok(IncidentConnection {
+            page_info: PageInfo {
+                has_next_page: more,
+                has_previous_page: false,
+                start_cursor: edges.first().map(|e| e.cursor.clone()),
+                end_cursor: edges.last().map(|e| e.cursor.clone()),
+            },
+            edges,
+        })
+    }
+
+    /// One incident, if the caller may see it.
+    async fn incident(ctx: &Context, id: ID) -> ApiResult<Option<Incident>> {
+        let id = parse_id("id", &id)?;
+        let p = ctx.principal.clone();
+        Ok(ctx.run(move |c| Box::pin(async move { incidents::store::find(c, &p, id).await })).await?.map(Incident))
+    }
+
+    /// Regulatory clocks due soon or overdue on the open incidents the caller may see, soonest
+    /// first.
+    async fn pressing_clocks(ctx: &Context) -> ApiResult<Vec<PressingClock>> {
+        let p = ctx.principal.clone();
+        let rows = ctx
+            .run(move |c| Box::pin(async move { incidents::store::pressing_clocks(c, &p, chrono::Utc::now()).await }))
+            .await?;
+        Ok(rows.into_iter().map(|(incident, clock)| PressingClock { incident, clock }).collect())
+    }
+
+    /// The MHLW incident-response flowchart, steps 0-1 to 4-9, with the ransomware points of
+    /// each step.
+    async fn incident_flowchart(ctx: &Context) -> ApiResult<Vec<FlowchartStep>> {
+        Ok(ctx.run(|c| Box::pin(incidents::store::steps(c))).await?.into_iter().map(FlowchartStep).collect())
+    }
+
+    /// The eleven ransomware consideration points.
+    async fn ransomware_points(ctx: &Context) -> ApiResult<Vec<RansomwarePoint>> {
+        Ok(ctx
+            .run(|c| Box::pin(incidents::store::ransomware_points(c)))
+            .await?
+            .into_iter()
+            .map(RansomwarePoint::from)
+            .collect())
+    }
+
+    /// A hospital's recorded preparedness on the ransomware points.
+    async fn ransomware_preparedness(ctx: &Context, hospital_id: ID) -> ApiResult<Vec<RansomwarePreparedness>> {
+        let id = parse_id("hospitalId", &hospital_id)?;
+        let p = ctx.principal.clone();
+        let rows = ctx
+            .run(move |c| {
+                Box::pin(async move {
+                    orgs::get(c, &p, id).await?;
+                    incidents::store::preparedness_of(c, id).await
+                })
+            })
+            .await?;
+        Ok(rows.into_iter().map(RansomwarePreparedness::from).collect())
+    }
+
+    /// Incident statistics over [from, until), for prefecture officials (their prefecture) and
+    /// the ministry; near misses and threat information are left out.
+    async fn incident_statistics(
+        ctx: &Context,
+        from: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+        group_by: IncidentGroupBy,
+    ) -> ApiResult<Vec<IncidentStatisticsRow>> {
+        let p = ctx.principal.clone();
+        let geo = ctx.geography.clone();
+        let rows = ctx
+            .run(move |c| {
+                Box::pin(async move {
+                    incidents::stats::statistics(c, &p, &geo, from, until, group_by.into(), chrono::Utc::now()).await
+                })
+            })
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| IncidentStatisticsRow {
+                key: r.key,
+                incidents: i32::try_from(r.incidents).unwrap_or(i32::MAX),
+                median_hours_to_mhlw_report: r.median_hours_to_mhlw_report,
+                median_hours_to_containment: r.median_hours_to_containment,
+                median_hours_to_recovery: r.median_hours_to_recovery,
+                reports_due: i32::try_from(r.reports_due).unwrap_or(i32::MAX),
+                reports_on_time: i32::try_from(r.reports_on_time).unwrap_or(i32::MAX),
+                on_time_rate: (r.reports_due > 0).then(|| r.reports_on_time as f64 / r.reports_due as f64),
+            })
+            .collect())
     }
 
     /// One organisation, if it exists and the caller may see it.

@@ -1,15 +1,17 @@
-"""Fuzzes a running Renkei API at /graphql, role by role, within a time budget.
+"""Fuzzes a running Renkei API at /graphql as several roles, within a time budget.
 
-    python tests/fuzz/fuzz.py --url http://127.0.0.1:PORT/graphql --seconds 60 \
-        --role demo-national=TOKEN --role demo-vendor=TOKEN ...
+    python tests/fuzz/fuzz.py --url http://127.0.0.1:PORT/graphql --schema schema.graphql \
+        --mint 'renkei-api token' --seconds 50 --role demo-national --role demo-vendor ...
 
-scripts/fuzz.sh starts a throw-away server and calls this. For each role, in the order given:
-  1. schemathesis (`st run`) on the introspected schema: queries and mutations, positive and
-     negative, fuzzing and stateful phases, real ids from a fuzz dictionary, checked by
-     hooks.py's `renkei_no_server_error`;
-  2. the hand-written nasty requests of raw.py;
-  3. raw.py's property-based documents and HTTP mutations (Hypothesis).
-The budget is split evenly between roles, and within a role 60 % to schemathesis, 40 % to raw.py.
+scripts/fuzz.sh starts a throw-away server and calls this. Then:
+  1. schemathesis (`st run`, about 55 % of the budget) on the schema (SDL file, or introspection):
+     queries and mutations, positive and negative, fuzzing and stateful phases, real ids from fuzz
+     dictionaries; hooks.py sends each request as one of the roles and checks every answer
+     (`renkei_no_server_error`). It uses tokens of unregistered subjects with the roles' claims,
+     which no mutation can deactivate;
+  2. for each role in the order given (the rest of the budget, shared evenly): the hand-written
+     nasty requests of raw.py, then its property-based documents and HTTP mutations (Hypothesis),
+     with the registered user's token.
 Exit status 1 when any server error was found (see invariants.py), each printed with its request.
 """
 
@@ -18,11 +20,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+
+import graphql
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -42,6 +47,9 @@ def write_config(path: str, pool: raw.Pool, regions: list[str]) -> None:
     """schemathesis.toml: fuzz dictionaries of real values for the arguments that need them."""
     dictionaries = {
         "organisations": pool.organisations or ["00000000-0000-0000-0000-000000000000"],
+        "hospitals": pool.of_kind("HOSPITAL", "CLINIC") or ["00000000-0000-0000-0000-000000000000"],
+        "vendors": pool.of_kind("VENDOR") or ["00000000-0000-0000-0000-000000000000"],
+        "health_centres": pool.of_kind("HEALTH_CENTRE") or ["00000000-0000-0000-0000-000000000000"],
         "users": pool.users or ["00000000-0000-0000-0000-000000000000"],
         "cursors": pool.cursors[:200] or ["x"],
         "pages": [1, 2, 5, 20, 50, 100, 0, 101, -1],
@@ -54,11 +62,11 @@ def write_config(path: str, pool: raw.Pool, regions: list[str]) -> None:
         "Query.organisation.id": ("organisations", 0.8),
         "Mutation.updateOrganisation.id": ("organisations", 0.8),
         "Mutation.deactivateUser.id": ("users", 0.8),
-        "*.*.hospitalId": ("organisations", 0.8),
-        "*.*.vendorId": ("organisations", 0.8),
-        "*.*.healthCentreId": ("organisations", 0.7),
-        "Query.organisations.filter.healthCentreId": ("organisations", 0.7),
-        "Mutation.createOrganisation.input.healthCentreId": ("organisations", 0.7),
+        "*.*.hospitalId": ("hospitals", 0.8),
+        "*.*.vendorId": ("vendors", 0.8),
+        "*.*.healthCentreId": ("health_centres", 0.7),
+        "Query.organisations.filter.healthCentreId": ("health_centres", 0.7),
+        "Mutation.createOrganisation.input.healthCentreId": ("health_centres", 0.7),
         "Mutation.inviteUser.input.organisationId": ("organisations", 0.8),
         "*.*.first": ("pages", 0.9),
         "*.*.after": ("cursors", 0.5),
@@ -81,16 +89,15 @@ def write_config(path: str, pool: raw.Pool, regions: list[str]) -> None:
         fh.write("\n".join(lines) + "\n")
 
 
-def run_schemathesis(st_bin: str, config: str, url: str, token: str, seconds: int, workdir: str) -> int:
-    cmd = [
-        st_bin,
-        "--config-file",
-        config,
-        "--no-color",
-        "run",
-        url,
-        "--header",
-        f"Authorization: Bearer {token}",
+def run_schemathesis(st_bin: str, config: str, schema: str | None, url: str, tokens: dict[str, str], seconds: int,
+                     workdir: str) -> int:
+    """One `st run` for every role: hooks.py sends each request with one of `tokens`."""
+    tokens_file = os.path.join(workdir, "tokens.json")
+    with open(os.open(tokens_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as fh:
+        json.dump(tokens, fh)
+    cmd = [st_bin, "--config-file", config, "--no-color", "run"]
+    cmd += [schema, "--url", url] if schema else [url]
+    cmd += [
         "--checks",
         "renkei_no_server_error",
         "--max-time",
@@ -107,7 +114,8 @@ def run_schemathesis(st_bin: str, config: str, url: str, token: str, seconds: in
         "--mode",
         "all",
     ]
-    env = dict(os.environ, SCHEMATHESIS_HOOKS=os.path.join(HERE, "hooks.py"), PYTHONDONTWRITEBYTECODE="1")
+    env = dict(os.environ, SCHEMATHESIS_HOOKS=os.path.join(HERE, "hooks.py"), RENKEI_FUZZ_TOKENS=tokens_file,
+               PYTHONDONTWRITEBYTECODE="1")
     try:
         # max-time bounds the fuzzing; a hard stop guards against a hang while shrinking.
         return subprocess.run(cmd, cwd=workdir, env=env, timeout=seconds + 120, check=False).returncode
@@ -116,26 +124,66 @@ def run_schemathesis(st_bin: str, config: str, url: str, token: str, seconds: in
         return 124
 
 
+VIEWER = "{ viewer { subject role organisation { id } prefecture { code } user { id } } }"
+
+
+def viewer(url: str, token: str) -> dict | None:
+    """Who the token is, or None when the server refuses it."""
+    answer = raw.Client(url, token).send(raw.post("viewer", {"query": VIEWER}))
+    try:
+        return (json.loads(answer.body).get("data") or {}).get("viewer")
+    except ValueError:
+        return None
+
+
+def mint(command: list[str], *args: str) -> str:
+    return subprocess.run(command + list(args), check=True, capture_output=True, text=True).stdout.strip()
+
+
+def shadow_token(command: list[str], subject: str, who: dict) -> str | None:
+    """A token with the same role, organisation and prefecture as `who`, for a subject that is
+    no registered user: the fuzzers cannot deactivate it (they may deactivate registered ones)."""
+    args = ["--role", who["role"].lower(), "--subject", f"fuzz-{subject}"]
+    if who.get("organisation"):
+        args += ["--org", who["organisation"]["id"]]
+    if who["role"] == "PREFECTURE" and who.get("prefecture"):
+        args += ["--prefecture", str(who["prefecture"]["code"])]
+    try:
+        return mint(command, *args)
+    except subprocess.CalledProcessError as e:
+        print(f"could not mint a shadow token for {subject}: {e.stderr.strip()}", flush=True)
+        return None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", required=True, help="the /graphql endpoint (loopback only)")
-    parser.add_argument("--role", action="append", required=True, metavar="SUBJECT=TOKEN",
-                        help="a subject and its bearer token, fuzzed in the order given")
+    parser.add_argument("--role", action="append", required=True, metavar="SUBJECT[=TOKEN]",
+                        help="a registered subject, fuzzed in the order given; its token is minted with --mint "
+                             "unless given")
+    parser.add_argument("--mint", default=None, metavar="COMMAND",
+                        help="the token command, e.g. 'renkei-api token': mints `--user SUBJECT` tokens, and for "
+                             "schemathesis tokens of unregistered subjects with the same claims")
     parser.add_argument("--pool-role", default=None, metavar="SUBJECT",
-                        help="the role that introspects, collects real ids (it should see everything) and sends the "
+                        help="the role that collects real ids (it should see everything) and sends the "
                              "role-independent and slow hand-written requests; default: the first subject naming "
                              "'national', else the first")
+    parser.add_argument("--schema", default=None, metavar="SDL_FILE",
+                        help="the schema as SDL (`renkei-api schema`); default: introspect the server")
     parser.add_argument("--seconds", type=float, default=60, help="total fuzzing budget, split between roles")
     parser.add_argument("--artifacts", default=None, help="where failing request bodies are written")
     parser.add_argument("--st", default=os.path.join(os.path.dirname(sys.executable), "st"), help="schemathesis CLI")
     parser.add_argument("--skip-schemathesis", action="store_true", help="only raw.py (for debugging the fuzzer)")
     args = parser.parse_args()
+    command = shlex.split(args.mint) if args.mint else None
 
-    roles = []
+    roles: list[tuple[str, str]] = []
     for item in args.role:
         subject, _, token = item.partition("=")
         if not token:
-            parser.error(f"--role {item!r}: expected SUBJECT=TOKEN")
+            if command is None:
+                parser.error(f"--role {item!r}: give SUBJECT=TOKEN, or --mint")
+            token = mint(command, "--user", subject)
         roles.append((subject, token))
 
     pool_subject = args.pool_role or next((s for s, _ in roles if "national" in s), roles[0][0])
@@ -144,47 +192,60 @@ def main() -> int:
         parser.error(f"--pool-role {pool_subject!r} is not one of the --role subjects")
     started = time.monotonic()
     first = raw.Client(args.url, pool_token)
-    schema = raw.introspect(first)
+    if args.schema:
+        with open(args.schema, encoding="utf-8") as fh:
+            schema = graphql.build_schema(fh.read())
+    else:
+        schema = raw.introspect(first)
     token_users: set[str] = set()
-    for _, token in roles:
-        answer = raw.Client(args.url, token).send(raw.post("viewer", {"query": "{ viewer { user { id } } }"}))
-        user = ((json.loads(answer.body).get("data") or {}).get("viewer") or {}).get("user")
-        if user:
-            token_users.add(user["id"])
+    st_tokens: dict[str, str] = {}
+    for subject, token in roles:
+        who = viewer(args.url, token)
+        if who is None:
+            raise SystemExit(f"the token of {subject} is refused: {{ viewer }} answers no data")
+        if who.get("user"):
+            token_users.add(who["user"]["id"])
+        st_tokens[subject] = (shadow_token(command, subject, who) if command else None) or token
     # The fuzzers may deactivate any user but those whose tokens the run still needs.
     pool = raw.collect_pool(first, exclude_users=token_users)
     regions_answer = first.send(raw.post("regions", {"query": "{ regions { code } }"}))
     regions = [r["code"] for r in json.loads(regions_answer.body)["data"]["regions"]]
     print(f"schema: {len(schema.query_type.fields)} queries, {len(schema.mutation_type.fields)} mutations; "
-          f"pool: {len(pool.organisations)} organisations, {len(pool.users)} users, {len(pool.cursors)} cursors", flush=True)
+          f"pool: {len(pool.organisations)} organisations, {len(pool.users)} users, {len(pool.cursors)} cursors",
+          flush=True)
 
     workdir = tempfile.mkdtemp(prefix="renkei-fuzz-")
     config = os.path.join(workdir, "schemathesis.toml")
     write_config(config, pool, regions)
 
-    share = args.seconds / len(roles)
-    st_seconds = 0 if args.skip_schemathesis else max(2, int(share * 0.6))
-    raw_seconds = max(1.0, share - st_seconds)
+    budget_end = time.monotonic() + args.seconds
     failures: list[raw.Failure] = []
     warnings: list[raw.Failure] = []
-    st_failed: list[str] = []
+    st_status = 0
+    dead_tokens: set[str] = set()
     totals = []
     try:
-        for subject, token in roles:
-            print(f"\n=== {subject}: schemathesis {st_seconds} s, raw HTTP {raw_seconds:.0f} s", flush=True)
-            if st_seconds:
-                rc = run_schemathesis(args.st, config, args.url, token, st_seconds, workdir)
-                if rc != 0:
-                    st_failed.append(f"{subject} (st exit {rc})")
+        if not args.skip_schemathesis:
+            st_seconds = max(5, int(args.seconds * 0.55))
+            print(f"\n=== schemathesis, every role, {st_seconds} s", flush=True)
+            st_status = run_schemathesis(args.st, config, args.schema, args.url, st_tokens, st_seconds, workdir)
+        for index, (subject, token) in enumerate(roles):
+            # What is left of the budget, shared by the roles still to come: overruns are absorbed.
+            role_end = time.monotonic() + max(2.0, (budget_end - time.monotonic()) / (len(roles) - index))
+            print(f"\n=== raw.py as {subject}, {role_end - time.monotonic():.0f} s", flush=True)
             run = raw.Run(subject, raw.Client(args.url, token))
-            t0 = time.monotonic()
             nasty = run.nasty(pool, first_role=subject == pool_subject, heavy=args.seconds >= 600)
-            left = max(0.5, raw_seconds - (time.monotonic() - t0))
+            left = max(1.0, role_end - time.monotonic())
             documents = run.property_based(raw.plain_documents(schema, pool), left / 2)
             http = run.property_based(raw.http_requests(schema, pool, token), left / 2)
             totals.append((subject, nasty, documents, http, len(run.failures)))
-            print(f"raw.py {subject}: {nasty} hand-written, {documents} generated documents, {http} generated HTTP "
-                  f"requests; {len(run.failures)} kinds of server error", flush=True)
+            print(f"{nasty} hand-written, {documents} generated documents, {http} generated HTTP requests; "
+                  f"{len(run.failures)} failing", flush=True)
+            for other, other_token in roles:
+                if other not in dead_tokens and viewer(args.url, other_token) is None:
+                    dead_tokens.add(other)
+                    print(f"note: the token of {other} no longer authenticates (its user was deactivated); "
+                          "what is left of the run sees UNAUTHENTICATED for it", flush=True)
             failures.extend(run.failures.values())
             warnings.extend(run.warnings.values())
             if run.dead:
@@ -195,17 +256,19 @@ def main() -> int:
 
     print("\n=== summary", flush=True)
     for subject, nasty, documents, http, found in totals:
-        print(f"  {subject:22} raw.py: {nasty + documents + http:6} requests, {found} kinds of server error")
+        print(f"  {subject:22} raw.py: {nasty + documents + http:6} requests, {found} failing")
+    failures, warnings = raw.merge(failures), raw.merge(warnings)
     for index, warning in enumerate(warnings, 1):
         print(raw.describe(warning, args.url, None, index, what="warning (not a failure)"), flush=True)
     for index, failure in enumerate(failures, 1):
         print(raw.describe(failure, args.url, args.artifacts, index), flush=True)
-    if st_failed:
-        print("schemathesis found server errors (printed above with a curl command to replay) for: " + ", ".join(st_failed))
+    if st_status:
+        print(f"schemathesis failed (exit {st_status}): its report is above, each failure with a curl command "
+              "to replay (X-Fuzz-Role names the token to mint)")
     elapsed = time.monotonic() - started
-    if failures or st_failed:
-        print(f"FUZZ FAILED in {elapsed:.0f} s: {len(failures)} kinds of server error from raw.py, "
-              f"{len(st_failed)} roles with schemathesis failures")
+    if failures or st_status:
+        print(f"FUZZ FAILED in {elapsed:.0f} s: {len(failures)} failing requests from raw.py"
+              + (", and schemathesis failures" if st_status else ""))
         return 1
     print(f"fuzz passed in {elapsed:.0f} s: no server error")
     return 0

@@ -2,12 +2,17 @@
 
 * Strategies for the custom scalars `LocalDate` and `DateTime`: mostly valid values (to reach the
   resolvers), sometimes edge dates and strings that are not dates at all.
+* Every request as one of several roles: RENKEI_FUZZ_TOKENS names a JSON file {subject: token};
+  the role is chosen from the request itself (the same request always goes as the same role) and
+  named in an `X-Fuzz-Role` header, so that a reported failure says whose token to mint.
 * The check `renkei_no_server_error`: the invariants of invariants.py on every response.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import os
 import sys
 
@@ -58,3 +63,21 @@ def renkei_no_server_error(ctx, response, case):
     found = invariants.problems(response.status_code, response.content or b"", method=case.method)
     if found:
         raise AssertionError("Renkei server error: " + "; ".join(invariants.shorten(p, 2000) for p in found))
+
+
+_TOKENS: dict[str, str] = {}
+if os.environ.get("RENKEI_FUZZ_TOKENS"):
+    with open(os.environ["RENKEI_FUZZ_TOKENS"], encoding="utf-8") as _fh:
+        _TOKENS = json.load(_fh)
+_ROLES = sorted(_TOKENS)
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    """Sends the request as the role its own contents pick."""
+    if not _ROLES:
+        return
+    body = case.body if isinstance(case.body, str) else repr(case.body)
+    digest = hashlib.sha256(f"{case.operation.label}\0{body}".encode("utf-8", "surrogatepass")).digest()
+    role = _ROLES[digest[0] % len(_ROLES)]
+    case.headers = {**(case.headers or {}), "Authorization": f"Bearer {_TOKENS[role]}", "X-Fuzz-Role": role}

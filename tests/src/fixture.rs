@@ -2,6 +2,7 @@
 //! as the ministry, and the principals that act in it.
 
 use renkei_core::db::Db;
+use renkei_core::incidents;
 use renkei_core::registry::organisations::{self as orgs, NewOrganisation, OrganisationKind as K};
 use renkei_core::registry::{users, vendors};
 use renkei_core::{Principal, Role};
@@ -25,6 +26,9 @@ pub struct Fixture {
     pub tokyo_centre2: Uuid,
     pub tokyo_hospital2: Uuid,
     pub osaka: Tenant,
+    /// A ransomware incident of the Osaka hospital, discovered two days ago, with a task.
+    pub osaka_incident: Uuid,
+    pub osaka_task: Uuid,
 }
 
 fn new_org(kind: K, name: &str, prefecture: i16) -> NewOrganisation {
@@ -99,6 +103,64 @@ async fn tenant(db: &Db, prefecture: i16, label: &str, code_prefix: &str) -> Ten
     Tenant { prefecture, office, centre, hospital, clinic, vendor, hospital_admin_user }
 }
 
+/// A report as a hospital would file it: ransomware, suspected attack, data may have leaked.
+pub fn ransomware_report(discovered_at: chrono::DateTime<chrono::Utc>) -> incidents::Report {
+    incidents::Report {
+        title: "電子カルテ端末の暗号化".into(),
+        kind: incidents::IncidentKind::Ransomware,
+        discovered_at,
+        location_and_impact: Some("本館の電子カルテ端末20台、外来受付停止".into()),
+        spread_risk: incidents::SpreadRisk::High,
+        attacker: None,
+        method: Some("VPN機器の脆弱性".into()),
+        cause: None,
+        measures_taken: Some("ネットワーク遮断".into()),
+        suspected_cyber_attack: true,
+        infection_vector: Some(incidents::InfectionVector::VpnDevice),
+        services_suspended: Vec::new(),
+        double_extortion: Some(true),
+        data_exfiltrated: None,
+        personal_data_leak: incidents::LeakStatus::Suspected,
+        records_affected: None,
+        leak_learned_on: Some(crate_day(discovered_at)),
+        wrongful_intent: None,
+        ransom_demanded: Some(true),
+        ransom_amount_yen: None,
+        ransom_paid: Some(false),
+        offline_backup_intact: Some(true),
+        restored_from_pre_infection_backup: None,
+        contained_at: None,
+        recovered_at: None,
+    }
+}
+
+fn crate_day(at: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDate {
+    incidents::clocks::day_of(at)
+}
+
+async fn incident(db: &Db, t: &Tenant) -> (Uuid, Uuid) {
+    let admin =
+        Principal::new(format!("admin-{}", t.prefecture), Role::HospitalAdmin, Some(t.hospital), None).expect("p");
+    let discovered = chrono::Utc::now() - chrono::Duration::days(2);
+    let acting = admin.clone();
+    db.run(&acting, move |c| {
+        Box::pin(async move {
+            let i = incidents::store::raise(c, &admin, ransomware_report(discovered), chrono::Utc::now()).await?;
+            let task = incidents::store::NewTask {
+                title: "証拠保全".into(),
+                assignee: None,
+                due_on: None,
+                step: Some("2-14".into()),
+                required: true,
+            };
+            let task = incidents::store::add_task(c, &admin, i.id, task).await?;
+            Ok((i.id, task.id))
+        })
+    })
+    .await
+    .unwrap_or_else(|e| panic!("fixture incident: {e} {}", e.detail()))
+}
+
 impl Fixture {
     pub async fn load(db: &Db) -> Self {
         let ministry = create(db, new_org(K::Ministry, "厚生労働省", 13)).await;
@@ -107,7 +169,8 @@ impl Fixture {
         let osaka = tenant(db, 27, "大阪", "27").await;
         let tokyo_centre2 = create(db, new_org(K::HealthCentre, "東京北部保健所", 13)).await;
         let tokyo_hospital2 = care(db, K::Hospital, "東京北病院", 13, tokyo_centre2, 420, "1310000002").await;
-        Self { ministry, tokyo, tokyo_centre2, tokyo_hospital2, osaka }
+        let (osaka_incident, osaka_task) = incident(db, &osaka).await;
+        Self { ministry, tokyo, tokyo_centre2, tokyo_hospital2, osaka, osaka_incident, osaka_task }
     }
 
     pub fn national(&self) -> Principal {

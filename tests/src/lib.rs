@@ -328,17 +328,28 @@ impl TestApp {
     /// A digest of every tenant table as the ministry sees it (all rows), to prove that a refused
     /// operation changed nothing. The audit log is left out: refusals are recorded there.
     pub async fn fingerprint(&self) -> String {
+        self.fingerprint_as(&Principal::system()).await
+    }
+
+    /// The same digest over what `p` can see (e.g. one prefecture's rows).
+    pub async fn fingerprint_as(&self, p: &Principal) -> String {
         use diesel_async::RunQueryDsl;
         self.state
             .db
-            .run(&Principal::system(), |c| {
+            .run(p, |c| {
                 Box::pin(async move {
                     let row: Digest = diesel::sql_query(
                         "SELECT md5(concat_ws('#', \
                            (SELECT string_agg(t::text, '|' ORDER BY t.id) FROM organisations t), \
                            (SELECT string_agg(t::text, '|' ORDER BY t.id) FROM users t), \
                            (SELECT string_agg(t::text, '|' ORDER BY t.hospital_id, t.vendor_id) FROM vendor_links t), \
-                           (SELECT string_agg(t::text, '|' ORDER BY t.id) FROM critical_designations t))) AS digest",
+                           (SELECT string_agg(t::text, '|' ORDER BY t.id) FROM critical_designations t), \
+                           (SELECT string_agg(t::text, '|' ORDER BY t.id) FROM incidents t), \
+                           (SELECT string_agg(t::text, '|' ORDER BY t.incident_id, t.version) FROM incident_versions t), \
+                           (SELECT string_agg(t::text, '|' ORDER BY t.id) FROM incident_events t), \
+                           (SELECT string_agg(t::text, '|' ORDER BY t.incident_id, t.recipient) FROM incident_notifications t), \
+                           (SELECT string_agg(t::text, '|' ORDER BY t.id) FROM incident_tasks t), \
+                           (SELECT string_agg(t::text, '|' ORDER BY t.hospital_id, t.point_no) FROM ransomware_preparedness t))) AS digest",
                     )
                     .get_result(c)
                     .await?;

@@ -17,6 +17,9 @@ enum Expect {
     Hidden,
     /// Reference data (regions, prefectures) or the caller itself: no tenant object involved.
     NotTenantData,
+    /// Acts on the caller's own organisation only (it names no other): allowed for its own
+    /// hospital, refused for everyone else, never touching the foreign tenant.
+    OwnTenant,
 }
 
 struct Case {
@@ -96,6 +99,69 @@ fn rule(field: &str) -> Option<Case> {
             |fx| json!({ "h": fx.osaka.hospital, "v": fx.osaka.vendor }),
             Refused,
         ),
+        "incidents" => case(
+            "{ incidents(first: 50) { edges { node { id hospital { id } timeline { id } tasks { id } notifications { recipient } } } } }",
+            |_| json!({}),
+            Hidden,
+        ),
+        "incident" => case(
+            "query($id: ID!) { incident(id: $id) { id title versions { version } } }",
+            |fx| json!({ "id": fx.osaka_incident }),
+            Refused,
+        ),
+        "pressingClocks" => case("{ pressingClocks { incident { id } clock { state } } }", |_| json!({}), Hidden),
+        "incidentFlowchart" => {
+            case("{ incidentFlowchart { code ransomwarePoints { no } } }", |_| json!({}), NotTenantData)
+        }
+        "ransomwarePoints" => case("{ ransomwarePoints { no } }", |_| json!({}), NotTenantData),
+        "ransomwarePreparedness" => case(
+            "query($id: ID!) { ransomwarePreparedness(hospitalId: $id) { pointNo done } }",
+            |fx| json!({ "id": fx.osaka.hospital }),
+            Refused,
+        ),
+        "incidentStatistics" => case(
+            "{ incidentStatistics(from: \"2000-01-01T00:00:00Z\", until: \"2100-01-01T00:00:00Z\", groupBy: KIND) { key incidents } }",
+            |_| json!({}),
+            Hidden,
+        ),
+        "reportIncident" => case(
+            "mutation { reportIncident(input: { title: \"不審メール\", kind: PHISHING, discoveredAt: \"2026-01-05T09:00:00Z\", suspectedCyberAttack: true }) { id hospital { id } } }",
+            |_| json!({}),
+            OwnTenant,
+        ),
+        "amendIncident" => case(
+            "mutation($id: ID!) { amendIncident(id: $id, reportKind: UPDATE, input: { title: \"改ざん\", kind: OTHER, discoveredAt: \"2026-01-05T09:00:00Z\", suspectedCyberAttack: false }) { id } }",
+            |fx| json!({ "id": fx.osaka_incident }),
+            Refused,
+        ),
+        "moveIncident" => case(
+            "mutation($id: ID!) { moveIncident(id: $id, to: INITIAL_RESPONSE) { id } }",
+            |fx| json!({ "id": fx.osaka_incident }),
+            Refused,
+        ),
+        "addIncidentEvent" => case(
+            "mutation($id: ID!) { addIncidentEvent(id: $id, input: { step: \"2-6\", occurredAt: \"2026-01-05T09:00:00Z\", actor: \"x\" }) { id } }",
+            |fx| json!({ "id": fx.osaka_incident }),
+            Refused,
+        ),
+        "recordIncidentNotification" => case(
+            "mutation($id: ID!) { recordIncidentNotification(id: $id, recipient: MHLW, notifiedAt: \"2026-01-05T09:00:00Z\") { recipient } }",
+            |fx| json!({ "id": fx.osaka_incident }),
+            Refused,
+        ),
+        "addIncidentTask" => case(
+            "mutation($id: ID!) { addIncidentTask(id: $id, input: { title: \"x\" }) { id } }",
+            |fx| json!({ "id": fx.osaka_incident }),
+            Refused,
+        ),
+        "setIncidentTaskDone" => case(
+            "mutation($id: ID!) { setIncidentTaskDone(taskId: $id, done: true) { id } }",
+            |fx| json!({ "id": fx.osaka_task }),
+            Refused,
+        ),
+        "setRansomwarePreparedness" => {
+            case("mutation { setRansomwarePreparedness(point: 1, done: true) { pointNo } }", |_| json!({}), OwnTenant)
+        }
         _ => None,
     }
 }
@@ -115,10 +181,18 @@ fn fields_of(sdl: &str, type_name: &str) -> Vec<String> {
 
 /// Every id of the Osaka tenant that no Tokyo role may see (its vendor is in the public directory).
 fn osaka_ids(fx: &Fixture) -> Vec<String> {
-    [fx.osaka.office, fx.osaka.centre, fx.osaka.hospital, fx.osaka.clinic, fx.osaka.hospital_admin_user]
-        .iter()
-        .map(ToString::to_string)
-        .collect()
+    [
+        fx.osaka.office,
+        fx.osaka.centre,
+        fx.osaka.hospital,
+        fx.osaka.clinic,
+        fx.osaka.hospital_admin_user,
+        fx.osaka_incident,
+        fx.osaka_task,
+    ]
+    .iter()
+    .map(ToString::to_string)
+    .collect()
 }
 
 #[test]
@@ -163,10 +237,12 @@ async fn every_role_is_refused_every_operation_on_a_foreign_tenant() {
     for op in &operations {
         let case = rule(op).unwrap_or_else(|| panic!("no rule for {op}"));
         for who in &roles {
-            let before = app.fingerprint().await;
+            // Osaka's data, as Osaka's official sees it, must not change whatever Tokyo does.
+            let osaka = fx.prefecture(&fx.osaka);
+            let before = app.fingerprint_as(&osaka).await;
             let reply = app.gql(who, case.query, (case.variables)(fx)).await;
-            let after = app.fingerprint().await;
-            assert_eq!(before, after, "{op} as {:?} changed data", who.role);
+            let after = app.fingerprint_as(&osaka).await;
+            assert_eq!(before, after, "{op} as {:?} changed Osaka's data", who.role);
             assert_ne!(reply.code(), Some("INTERNAL"), "{op} as {:?}: {}", who.role, reply.body);
             let text = reply.body.to_string();
             match case.expect {
@@ -184,10 +260,34 @@ async fn every_role_is_refused_every_operation_on_a_foreign_tenant() {
                             who.role
                         );
                     }
+                    if op == "incidentStatistics" && reply.code().is_none() {
+                        let total = reply.body["data"][op.as_str()].as_array().and_then(|rows| rows.last()).cloned();
+                        assert_eq!(
+                            total.map(|t| t["incidents"].clone()),
+                            Some(json!(0)),
+                            "Tokyo has no incident: {text}"
+                        );
+                    }
                 }
                 Expect::NotTenantData => assert_eq!(reply.status, 200),
+                Expect::OwnTenant => {
+                    if reply.code().is_none() {
+                        let hospital_user =
+                            matches!(who.role, renkei_core::Role::HospitalAdmin | renkei_core::Role::HospitalStaff);
+                        assert!(hospital_user, "{op} as {:?} must be refused: {text}", who.role);
+                        if let Some(hospital) = reply.body["data"][op.as_str()]["hospital"]["id"].as_str() {
+                            let own = who.organisation_id.map(|o| o.to_string());
+                            assert_eq!(Some(hospital.to_owned()), own, "{op} landed outside the caller's hospital");
+                        }
+                    } else {
+                        assert_eq!(reply.code(), Some("FORBIDDEN"), "{op} as {:?}: {text}", who.role);
+                    }
+                }
             }
-            for id in &foreign {
+            // Tokyo's own trail lists the ids its users typed in their refused attempts; that it
+            // shows no Osaka entry is checked above.
+            let foreign: &[String] = if op == "auditTrail" { &[] } else { &foreign };
+            for id in foreign {
                 assert!(
                     !text.contains(id.as_str()) || matches!(case.expect, Expect::Refused) && reply.code().is_some(),
                     "{op} as {:?} revealed foreign object {id}: {text}",

@@ -131,3 +131,95 @@ impl From<BedBand> for CoreBand {
         }
     }
 }
+
+use renkei_core::incidents::clocks::ClockState as CoreClockState;
+use renkei_core::incidents::stats::GroupBy as CoreGroupBy;
+use renkei_core::incidents::{
+    CareService as CoreCareService, IncidentKind as CoreIncidentKind, InfectionVector as CoreVector,
+    LeakStatus as CoreLeak, Phase as CorePhase, Recipient as CoreRecipient, ReportKind as CoreReportKind,
+    SpreadRisk as CoreSpread,
+};
+
+mirror! {
+    /// What happened; NEAR_MISS and THREAT_INFO are lighter reports without regulatory clocks.
+    IncidentKind <=> CoreIncidentKind {
+        Ransomware, UnauthorisedAccess, Malware, Phishing, Dos, Other, NearMiss, ThreatInfo,
+    }
+}
+
+mirror! {
+    /// Where an incident stands on the MHLW flowchart.
+    IncidentPhase <=> CorePhase {
+        /// 検知
+        Detection,
+        /// 初動対応
+        InitialResponse,
+        /// 復旧処理
+        Recovery,
+        /// 事後対応
+        PostIncident,
+        Closed,
+    }
+}
+
+mirror! {
+    /// Whether personal data leaked.
+    LeakStatus <=> CoreLeak { None, Suspected, Confirmed }
+}
+
+mirror! {
+    /// How the attacker got in.
+    InfectionVector <=> CoreVector {
+        VpnDevice, RemoteDesktop, Email, UsbMedia, VendorRemoteMaintenance, SupplyChain, Other, Unknown,
+    }
+}
+
+mirror! {
+    /// A care service that can be suspended.
+    CareService <=> CoreCareService { Emergency, Outpatient, Surgery, Admissions }
+}
+
+mirror! {
+    /// The chance of further spread.
+    SpreadRisk <=> CoreSpread { Unknown, Contained, Low, High }
+}
+
+mirror! {
+    /// Who was told.
+    NotificationRecipient <=> CoreRecipient {
+        /// 厚生労働省 (flowchart 2-13)
+        Mhlw,
+        /// 警察 (2-18)
+        Police,
+        /// 都道府県
+        Prefecture,
+        /// 個人情報保護委員会 速報 (4-3)
+        PpcPreliminary,
+        /// 個人情報保護委員会 確報 (4-3)
+        PpcFinal,
+        /// 本人通知
+        Patients,
+    }
+}
+
+mirror! {
+    /// Which report a version is.
+    ReportKind <=> CoreReportKind { First, Update, Final }
+}
+
+mirror! {
+    /// Where a regulatory clock stands.
+    ClockState <=> CoreClockState {
+        Running,
+        /// Inside the warning period.
+        DueSoon,
+        Overdue,
+        MetOnTime,
+        MetLate,
+    }
+}
+
+mirror! {
+    /// How incident statistics are grouped.
+    IncidentGroupBy <=> CoreGroupBy { Kind, InfectionVector, BedBand, Region, Prefecture, Month }
+}

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod designation;
 pub mod enums;
 pub mod geography;
+pub mod incident;
 pub mod organisation;
 pub mod user;
 pub mod viewer;

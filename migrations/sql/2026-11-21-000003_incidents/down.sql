@@ -1,0 +1,9 @@
+DROP TABLE jobs;
+DROP TABLE ransomware_preparedness;
+DROP TABLE incident_tasks;
+DROP TABLE incident_notifications;
+DROP TABLE incident_events;
+DROP TABLE incident_versions;
+DROP TABLE incidents;
+DROP TABLE ransomware_points;
+DROP TABLE flowchart_steps;

@@ -1,0 +1,66 @@
+//! `seed demo` builds the realistic registry that `make run` shows, once.
+
+use std::collections::BTreeMap;
+
+use renkei_core::Principal;
+use renkei_core::registry::organisations::{self, BedBand, OrganisationFilter, OrganisationKind};
+use renkei_core::seed::{self, DEMO_SUBJECTS};
+use renkei_tests::TestDb;
+
+#[tokio::test]
+async fn the_demo_has_every_prefecture_a_realistic_bed_spread_and_a_user_per_role() {
+    let test_db = TestDb::migrated().await;
+    let db = test_db.db();
+    let summary = seed::demo(&db).await.expect("seed");
+    assert!(!summary.already_present);
+    assert_eq!(summary.incidents, 3);
+
+    let national = Principal::system();
+    let all = db
+        .run(&national, |c| {
+            Box::pin(async move {
+                let (rows, more) =
+                    organisations::list(c, &Principal::system(), &OrganisationFilter::default(), 10_000, None).await?;
+                assert!(!more);
+                Ok(rows)
+            })
+        })
+        .await
+        .expect("list");
+    let count = |k: OrganisationKind| all.iter().filter(|o| o.kind == k).count();
+    assert_eq!(count(OrganisationKind::Ministry), 1);
+    assert_eq!(count(OrganisationKind::PrefectureOffice), 47);
+    assert!(count(OrganisationKind::HealthCentre) >= 141, "at least three health centres per prefecture");
+    assert!((200..=400).contains(&count(OrganisationKind::Hospital)), "a few hundred hospitals");
+    assert!(count(OrganisationKind::Vendor) >= 5);
+    let prefectures: std::collections::BTreeSet<i16> =
+        all.iter().filter(|o| o.kind == OrganisationKind::Hospital).map(|o| o.prefecture_code).collect();
+    assert_eq!(prefectures.len(), 47, "hospitals in every prefecture");
+
+    let mut bands: BTreeMap<&str, usize> = BTreeMap::new();
+    for o in all.iter().filter(|o| o.kind == OrganisationKind::Hospital) {
+        let beds = o.licensed_beds.expect("hospitals have beds");
+        *bands.entry(BedBand::of(beds).label()).or_default() += 1;
+        assert!(o.jurisdiction_id.is_some(), "every hospital has a health centre");
+    }
+    for band in ["20-99", "100-199", "200-299", "300-399", "400-499", "500+"] {
+        assert!(bands.get(band).copied().unwrap_or(0) > 0, "band {band} is represented: {bands:?}");
+    }
+    // Smaller hospitals are the majority, as in the national survey.
+    assert!(bands["20-99"] + bands["100-199"] > bands["200-299"] + bands["300-399"] + bands["400-499"] + bands["500+"]);
+
+    for (subject, role) in DEMO_SUBJECTS {
+        let subject = subject.to_string();
+        let user = db
+            .run(&national, move |c| {
+                Box::pin(async move { renkei_core::registry::users::by_subject(c, &subject).await })
+            })
+            .await
+            .expect("lookup")
+            .unwrap_or_else(|| panic!("a demo user for {role}"));
+        assert_eq!(user.role().expect("role"), *role);
+    }
+
+    let again = seed::demo(&db).await.expect("seed again");
+    assert!(again.already_present, "a second run changes nothing");
+}
