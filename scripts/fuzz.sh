@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 FUZZ_SECONDS=${FUZZ_SECONDS:-50}
 VENV=${RENKEI_VENV:-$HOME/.cache/renkei/venv}
 BIN=${CARGO_TARGET_DIR:-$HOME/.cache/renkei/target}/debug
-log() { printf '==> %s\n' "$*" >&2; }
+log() { printf '==> [%3ds] %s\n' "$SECONDS" "$*" >&2; }
 
 case $FUZZ_SECONDS in
   '' | *[!0-9]*) echo "FUZZ_SECONDS must be a whole number of seconds (got '$FUZZ_SECONDS')" >&2; exit 2 ;;
@@ -79,13 +79,13 @@ cleanup() {
   fi
   psql -q "$TEST_OWNER_DATABASE_URL" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
   rm -rf "$WORK"
+  log "server stopped, database $DB dropped"
   exit "$status"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-started=$SECONDS
 psql -q "$TEST_OWNER_DATABASE_URL" -c "CREATE DATABASE $DB OWNER renkei_owner" >/dev/null
 export DATABASE_URL MIGRATION_DATABASE_URL
 DATABASE_URL=$(with_database "$DATABASE_URL" "$DB")
@@ -119,7 +119,7 @@ for subject in demo-dashboard demo-vendor demo-hospital-staff demo-health-centre
   demo-prefecture-13 demo-national; do
   roles+=(--role "$subject")
 done
-log "fuzzing http://127.0.0.1:$PORT/graphql for $FUZZ_SECONDS s (database $DB)"
+log "fuzzing http://127.0.0.1:$PORT/graphql for $FUZZ_SECONDS s (database $DB, server log $SERVER_LOG)"
 
 ARTIFACTS=${FUZZ_ARTIFACTS:-$(mktemp -d "${TMPDIR:-/tmp}/renkei-fuzz-failures.XXXXXX")}
 status=0
@@ -145,9 +145,9 @@ fi
 if [ "$status" -ne 0 ]; then
   cp "$SERVER_LOG" "$ARTIFACTS/server.log"
   echo "failing request bodies and the server log: $ARTIFACTS"
-  echo "FUZZ FAILED after $((SECONDS - started)) s"
+  echo "FUZZ FAILED after $SECONDS s"
 else
   rmdir "$ARTIFACTS" 2>/dev/null || true
-  echo "fuzz passed after $((SECONDS - started)) s"
+  echo "fuzz passed after $SECONDS s"
 fi
 exit "$status"

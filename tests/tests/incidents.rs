@@ -339,6 +339,37 @@ async fn reports_and_phase_changes_queue_alert_jobs() {
 }
 
 #[tokio::test]
+async fn a_clock_scan_queues_each_alert_once() {
+    let app = TestApp::new().await;
+    let scan = || async {
+        app.state
+            .db
+            .run(&renkei_core::Principal::system(), |c| {
+                Box::pin(async move {
+                    renkei_core::incidents::store::enqueue_clock_alerts(
+                        c,
+                        &renkei_core::Principal::system(),
+                        Utc::now(),
+                    )
+                    .await
+                })
+            })
+            .await
+            .expect("scan")
+    };
+    // The fixture's Osaka ransomware (two days old, leak learned then): MHLW overdue; PPC
+    // preliminary not yet in its warning period.
+    assert_eq!(scan().await, 1);
+    assert_eq!(scan().await, 1, "still pressing");
+    let mut owner = AsyncPgConnection::establish(&app.db.owner_url).await.expect("owner");
+    let n: Count = diesel::sql_query("SELECT count(*) AS n FROM jobs WHERE kind = 'alert.incident_clock'")
+        .get_result(&mut owner)
+        .await
+        .expect("count");
+    assert_eq!(n.n, 1, "scanning twice queues one alert");
+}
+
+#[tokio::test]
 async fn ransomware_points_and_preparedness() {
     let app = TestApp::new().await;
     let (admin, staff) = (app.fx.hospital_admin(&app.fx.tokyo), app.fx.hospital_staff(&app.fx.tokyo));

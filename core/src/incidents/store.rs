@@ -611,6 +611,31 @@ pub async fn pressing_clocks(c: &mut Conn, p: &Principal, now: DateTime<Utc>) ->
     Ok(out)
 }
 
+/// Queues one alert per clock that has entered its warning period or run out, across every
+/// incident `p` may see (the worker's periodic scan runs this as the ministry). The dedup key
+/// makes a repeated scan queue nothing new; a clock that moves from due-soon to overdue alerts
+/// once more. Returns how many clocks were considered.
+pub async fn enqueue_clock_alerts(c: &mut Conn, p: &Principal, now: DateTime<Utc>) -> Result<usize> {
+    let pressing = pressing_clocks(c, p, now).await?;
+    for (incident, clock) in &pressing {
+        let state = if clock.state == clocks::ClockState::Overdue { "overdue" } else { "due_soon" };
+        jobs::enqueue(
+            c,
+            "alert.incident_clock",
+            json!({
+                "incident_id": incident.id,
+                "prefecture": incident.prefecture_code,
+                "recipient": clock.recipient,
+                "due_at": clock.due_at,
+                "state": state,
+            }),
+            Some(format!("incident-clock:{}:{}:{state}", incident.id, clock.recipient)),
+        )
+        .await?;
+    }
+    Ok(pressing.len())
+}
+
 /// Records whether the hospital has done what ransomware point `no` asks, ahead of any incident.
 pub async fn set_preparedness(
     c: &mut Conn,
