@@ -7,7 +7,8 @@
 #   bash scripts/fuzz.sh                     # default budget: FUZZ_SECONDS=50 (about 80 s in all)
 #   FUZZ_SECONDS=1800 bash scripts/fuzz.sh   # a long run: 30 minutes of fuzzing
 #
-# Needs scripts/services.sh (PostgreSQL, Redis, .dev/env) and the debug binaries (make build).
+# Needs scripts/services.sh (PostgreSQL, Redis, .dev/env; run if .dev/env is missing) and the
+# debug renkei-api (built if missing; `make test` has built it with the integration tests).
 # Python packages come from PyPI into ${RENKEI_VENV:-~/.cache/renkei/venv}. Only loopback is
 # targeted; the server and the database are removed on exit, also on failure or Ctrl-C.
 set -euo pipefail
@@ -24,8 +25,8 @@ esac
 [ -f .dev/env ] || bash scripts/services.sh
 source .dev/env
 if [ ! -x "$BIN/renkei-api" ]; then
-  echo "no $BIN/renkei-api: build it first (make build)" >&2
-  exit 1
+  log "no $BIN/renkei-api yet: building it"
+  CARGO_TARGET_DIR=$(dirname "$BIN") cargo build --bin renkei-api
 fi
 
 # --- Python: the same venv as scripts/helm-test.sh ----------------------------------------------
@@ -135,7 +136,8 @@ fi
 # was busy) and actix's refusals of malformed HTTP (schemathesis probes a NUL byte in a header)
 # are left out.
 errors=$(sed 's/\x1b\[[0-9;]*m//g' "$SERVER_LOG" | grep -a -E ' ERROR |panicked|stack overflow' \
-  | grep -a -v -e 'code=UNAVAILABLE' -e 'request parse error' | sed -E 's/^[^ ]+ +//; s/request_id=[^ ]+ //' \
+  | grep -a -v -e 'code=UNAVAILABLE' -e 'request parse error' \
+  | sed -E 's/^[0-9]{4}-[0-9-]+T[^ ]+ +//; s/request_id=[^ ]+ //; s/ \([0-9]+\) panicked/ panicked/' \
   | sort | uniq -c | sort -rn | head -n 40 || true)
 if [ -n "$errors" ]; then
   echo

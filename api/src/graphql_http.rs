@@ -388,6 +388,10 @@ async fn run_operation(state: &AppState, principal: &Principal, rid: &str, op: O
             // The change itself stands; an unrecorded mutation is an alert, not a lost write.
             tracing::error!(request_id = %rid, code = %e.code, detail = %e.detail(), "audit.record_failed");
         }
+        // A mutation may have queued jobs; workers listening on Redis pick them up at once.
+        if let Some(redis) = state.redis.clone() {
+            tokio::spawn(async move { renkei_core::jobs::wake(&redis).await });
+        }
     }
     Ran { outcome, kind, name: analysis.operation_name }
 }

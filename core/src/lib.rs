@@ -3,6 +3,7 @@
 //! Nothing here knows about HTTP or GraphQL: the API and the worker depend on this crate, never
 //! the other way round.
 
+pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod config;
@@ -10,6 +11,7 @@ pub mod db;
 pub mod error;
 pub mod incidents;
 pub mod jobs;
+pub mod mail;
 pub mod metrics;
 pub mod principal;
 pub mod registry;

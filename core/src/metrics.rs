@@ -24,6 +24,13 @@ pub struct Metrics {
     pub rate_limit_fallbacks: prometheus::IntCounter,
     /// 1 while rate limits are kept in Redis, 0 while they fall back to this process alone.
     pub rate_limit_redis_up: prometheus::IntGauge,
+    /// Jobs run, by kind and outcome (done, retry, dead).
+    pub jobs: IntCounterVec,
+    pub job_duration: HistogramVec,
+    /// Jobs waiting to run, read by the worker every few seconds.
+    pub job_queue_depth: prometheus::IntGauge,
+    /// E-mails by outcome (sent, failed).
+    pub mails: IntCounterVec,
     operation_names: Mutex<HashSet<String>>,
 }
 
@@ -74,6 +81,17 @@ impl Metrics {
         registry.register(Box::new(rate_limited.clone()))?;
         registry.register(Box::new(rate_limit_fallbacks.clone()))?;
         registry.register(Box::new(rate_limit_redis_up.clone()))?;
+        let jobs = IntCounterVec::new(Opts::new("jobs_total", "Jobs run, by kind and outcome"), &["kind", "outcome"])?;
+        let job_duration = HistogramVec::new(
+            HistogramOpts::new("job_duration_seconds", "Job run time by kind").buckets(LATENCY_BUCKETS.into()),
+            &["kind"],
+        )?;
+        let job_queue_depth = prometheus::IntGauge::new("job_queue_depth", "Jobs waiting to run")?;
+        let mails = IntCounterVec::new(Opts::new("mails_total", "E-mails by outcome"), &["outcome"])?;
+        registry.register(Box::new(jobs.clone()))?;
+        registry.register(Box::new(job_duration.clone()))?;
+        registry.register(Box::new(job_queue_depth.clone()))?;
+        registry.register(Box::new(mails.clone()))?;
         Ok(Self {
             registry,
             http_requests,
@@ -84,6 +102,10 @@ impl Metrics {
             rate_limited,
             rate_limit_fallbacks,
             rate_limit_redis_up,
+            jobs,
+            job_duration,
+            job_queue_depth,
+            mails,
             operation_names: Mutex::new(HashSet::new()),
         })
     }

@@ -236,4 +236,24 @@ diesel::allow_tables_to_appear_in_same_query!(
     incident_notifications,
     incident_tasks,
     incident_events,
+    user_alert_preferences,
 );
+
+diesel::table! {
+    user_alert_preferences (user_id, alert) {
+        user_id -> Uuid,
+        alert -> Text,
+        enabled -> Bool,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    email_deliveries (key) {
+        key -> Text,
+        job_id -> Int8,
+        recipient -> Text,
+        subject -> Text,
+        sent_at -> Timestamptz,
+    }
+}

@@ -12,6 +12,7 @@ use crate::Context;
 use crate::error::ApiResult;
 use crate::ids::parse_id;
 use crate::types::designation::Designation;
+use crate::types::job::{AlertPreference, DeadJob};
 use crate::types::enums::{IncidentPhase, NotificationRecipient, ReportKind};
 use crate::types::incident::{
     Incident, IncidentEvent, IncidentEventInput, IncidentNotification, IncidentReportInput, IncidentTask,
@@ -355,6 +356,32 @@ impl Mutation {
         let r =
             ctx.run(move |c| Box::pin(async move { incidents::set_preparedness(c, &p, no, done, note).await })).await?;
         Ok(RansomwarePreparedness::from(r))
+    }
+
+    /// Puts a dead job back in the queue (the ministry, or a prefecture for its own jobs).
+    async fn retry_job(ctx: &Context, id: String) -> ApiResult<DeadJob> {
+        ctx.principal.require(&[Role::National, Role::Prefecture], "retry jobs")?;
+        let id: i64 = id.parse().map_err(|_| Error::bad_input("id: not a job number"))?;
+        let prefecture = if ctx.principal.is(Role::Prefecture) { ctx.principal.prefecture } else { None };
+        let job = ctx.run(move |c| Box::pin(async move { renkei_core::jobs::retry(c, id, prefecture).await })).await?;
+        Ok(DeadJob::from(job))
+    }
+
+    /// Switches one of the caller's own alerts on or off.
+    async fn set_alert_preference(ctx: &Context, alert: String, enabled: bool) -> ApiResult<Vec<AlertPreference>> {
+        let subject = ctx.principal.subject.clone();
+        let prefs = ctx
+            .run(move |c| {
+                Box::pin(async move {
+                    let user = users::by_subject(c, &subject)
+                        .await?
+                        .ok_or_else(|| Error::forbidden("only registered users have alert preferences"))?;
+                    renkei_core::alerts::set_preference(c, user.id, &alert, enabled).await?;
+                    renkei_core::alerts::preferences(c, user.id).await
+                })
+            })
+            .await?;
+        Ok(prefs.into_iter().map(|(alert, enabled)| AlertPreference { alert, enabled }).collect())
     }
 
     /// Links a vendor to a hospital or clinic; the vendor then sees that hospital.

@@ -1,7 +1,7 @@
 //! Read operations.
 
 use juniper::{ID, graphql_object};
-use renkei_core::Error;
+use renkei_core::{Error, Role};
 use renkei_core::audit;
 use renkei_core::incidents;
 use renkei_core::registry::organisations as orgs;
@@ -12,6 +12,7 @@ use crate::error::ApiResult;
 use crate::ids::{decode_cursor, encode_cursor, page_size, parse_id};
 use crate::types::audit::{AuditEntry, AuditEntryConnection, AuditEntryEdge};
 use crate::types::enums::IncidentGroupBy;
+use crate::types::job::DeadJob;
 use crate::types::geography::{Prefecture, Region};
 use crate::types::incident::{
     FlowchartStep, Incident, IncidentConnection, IncidentEdge, IncidentFilterInput, IncidentStatisticsRow,
@@ -239,6 +240,16 @@ impl Query {
                 on_time_rate: (r.reports_due > 0).then(|| r.reports_on_time as f64 / r.reports_due as f64),
             })
             .collect())
+    }
+
+    /// Jobs that failed their last attempt, newest first: the ministry sees all, a prefecture
+    /// official those concerning their prefecture. At most 100.
+    async fn dead_jobs(ctx: &Context, first: i32) -> ApiResult<Vec<DeadJob>> {
+        ctx.principal.require(&[Role::National, Role::Prefecture], "read dead jobs")?;
+        let first = page_size(first)?;
+        let prefecture = if ctx.principal.is(Role::Prefecture) { ctx.principal.prefecture } else { None };
+        let (rows, _) = ctx.run(move |c| Box::pin(async move { renkei_core::jobs::dead(c, prefecture, first, None).await })).await?;
+        Ok(rows.into_iter().map(DeadJob::from).collect())
     }
 
     /// One organisation, if it exists and the caller may see it.

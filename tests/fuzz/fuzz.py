@@ -18,6 +18,7 @@ Exit status 1 when any server error was found (see invariants.py), each printed 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import shlex
@@ -36,11 +37,27 @@ import raw  # noqa: E402
 
 
 def toml_string(s: str) -> str:
-    return json.dumps(s)  # TOML basic strings accept JSON's escapes for the ASCII ids we write
+    """A TOML basic string: quotes, backslashes and control characters escaped."""
+    out = []
+    for ch in s:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
 
 
 def toml_list(values: list) -> str:
     return "[" + ", ".join(toml_string(v) if isinstance(v, str) else str(v) for v in values) + "]"
+
+
+def forged_cursors(pool: raw.Pool) -> list[str]:
+    """Cursors in the format of ours (base64 of id and sort key) with odd sort keys."""
+    ident = pool.organisations[0] if pool.organisations else "00000000-0000-0000-0000-000000000000"
+    keys = ["", "\u0000", "a\u0000b", "%", "\\", "あ" * 50, "\udc80"]
+    return [base64.urlsafe_b64encode((ident + k).encode("utf-8", "surrogatepass")).decode().rstrip("=") for k in keys]
 
 
 def write_config(path: str, pool: raw.Pool, regions: list[str]) -> None:
@@ -57,6 +74,9 @@ def write_config(path: str, pool: raw.Pool, regions: list[str]) -> None:
         "regions": regions + ["", "KANTO", "nowhere"],
         "beds": [0, 5, 19, 20, 99, 100, 199, 200, 500, 2000, -1],
         "codes": ["1310000001", "2710000002", "131000000", "13100000011", "131000000a", ""],
+        # Type-wide: any String or ID argument, now and then (below).
+        "strings": [v for v in raw.NASTY_STRINGS if len(v) <= 300] + forged_cursors(pool),
+        "integers": raw.INT_EDGES,
     }
     bindings = {
         "Query.organisation.id": ("organisations", 0.8),
@@ -79,7 +99,16 @@ def write_config(path: str, pool: raw.Pool, regions: list[str]) -> None:
         "Mutation.createOrganisation.input.medicalInstitutionCode": ("codes", 0.6),
         "Mutation.updateOrganisation.input.medicalInstitutionCode": ("codes", 0.6),
     }
-    lines = ["# Written by tests/fuzz/fuzz.py for one run.", "[generation]", 'database = "none"', ""]
+    lines = [
+        "# Written by tests/fuzz/fuzz.py for one run.",
+        "[generation]",
+        'database = "none"',
+        "",
+        "[generation.dictionaries]",
+        'string = { dictionary = "strings", probability = 0.2 }',
+        'integer = { dictionary = "integers", probability = 0.2 }',
+        "",
+    ]
     for name, values in dictionaries.items():
         lines += [f"[dictionaries.{name}]", f"values = {toml_list(values)}", ""]
     lines.append("[parameters]")
@@ -111,8 +140,10 @@ def run_schemathesis(st_bin: str, config: str, schema: str | None, url: str, tok
         "2",
         "--warnings",
         "off",
+        # Short runs spend their time on valid documents (raw.py sends the ill-typed ones); long
+        # runs add schemathesis' negative mode too.
         "--mode",
-        "all",
+        "positive" if seconds < 300 else "all",
     ]
     env = dict(os.environ, SCHEMATHESIS_HOOKS=os.path.join(HERE, "hooks.py"), RENKEI_FUZZ_TOKENS=tokens_file,
                PYTHONDONTWRITEBYTECODE="1")
@@ -176,6 +207,8 @@ def main() -> int:
     parser.add_argument("--skip-schemathesis", action="store_true", help="only raw.py (for debugging the fuzzer)")
     args = parser.parse_args()
     command = shlex.split(args.mint) if args.mint else None
+    started = time.monotonic()
+    budget_end = started + args.seconds
 
     roles: list[tuple[str, str]] = []
     for item in args.role:
@@ -190,7 +223,6 @@ def main() -> int:
     pool_token = dict(roles).get(pool_subject)
     if pool_token is None:
         parser.error(f"--pool-role {pool_subject!r} is not one of the --role subjects")
-    started = time.monotonic()
     first = raw.Client(args.url, pool_token)
     if args.schema:
         with open(args.schema, encoding="utf-8") as fh:
@@ -218,7 +250,6 @@ def main() -> int:
     config = os.path.join(workdir, "schemathesis.toml")
     write_config(config, pool, regions)
 
-    budget_end = time.monotonic() + args.seconds
     failures: list[raw.Failure] = []
     warnings: list[raw.Failure] = []
     st_status = 0
@@ -226,7 +257,8 @@ def main() -> int:
     totals = []
     try:
         if not args.skip_schemathesis:
-            st_seconds = max(5, int(args.seconds * 0.55))
+            # Its start (imports, schema) takes a second or two of the share.
+            st_seconds = max(5, int(args.seconds * 0.55) - 2)
             print(f"\n=== schemathesis, every role, {st_seconds} s", flush=True)
             st_status = run_schemathesis(args.st, config, args.schema, args.url, st_tokens, st_seconds, workdir)
         for index, (subject, token) in enumerate(roles):

@@ -60,7 +60,9 @@ schemathesis.graphql.scalar(
 @schemathesis.check
 def renkei_no_server_error(ctx, response, case):
     """No 5xx, always a JSON body, never an error with extensions.code INTERNAL."""
-    found = invariants.problems(response.status_code, response.content or b"", method=case.method)
+    found = invariants.problems(
+        response.status_code, response.content or b"", method=case.method, headers=response.headers
+    )
     if found:
         raise AssertionError("Renkei server error: " + "; ".join(invariants.shorten(p, 2000) for p in found))
 

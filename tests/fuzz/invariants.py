@@ -25,8 +25,17 @@ def _errors_of(document: Any) -> list[Any]:
     return found
 
 
-def problems(status: int, body: bytes, *, method: str = "POST") -> list[str]:
+def refused_by_http_layer(status: int, headers: dict, body: bytes) -> bool:
+    """A 4xx with no body and no `x-request-id`: actix-http refused the request before the
+    application saw it (a request head over its 64 KiB limit, a NUL byte in a header). Not a
+    server error, and nothing the application can answer in JSON; reported as a warning."""
+    return 400 <= status < 500 and not body and "x-request-id" not in {k.lower() for k in headers}
+
+
+def problems(status: int, body: bytes, *, method: str = "POST", headers: dict | None = None) -> list[str]:
     """The reasons this answer is a server error; empty when it is not one."""
+    if headers is not None and refused_by_http_layer(status, headers, body):
+        return []
     found: list[str] = []
     if status >= 500:
         found.append(f"HTTP {status}")
@@ -47,10 +56,13 @@ def problems(status: int, body: bytes, *, method: str = "POST") -> list[str]:
     return found
 
 
-def warnings(body: bytes) -> list[str]:
-    """Not server errors, but worth a look: errors with extensions.code UNAVAILABLE (no database
-    connection within DATABASE_CONNECT_TIMEOUT_SECONDS; the fuzzer's own load is small, so one
-    request starving the pool shows here)."""
+def warnings(status: int, body: bytes, headers: dict) -> list[str]:
+    """Not server errors, but worth a look: requests refused by the HTTP layer (above), and errors
+    with extensions.code UNAVAILABLE (no database connection within
+    DATABASE_CONNECT_TIMEOUT_SECONDS; the fuzzer's own load is small, so one request starving the
+    pool shows here)."""
+    if refused_by_http_layer(status, headers, body):
+        return [f"HTTP {status} with no body from the HTTP layer (the application never saw the request)"]
     try:
         document = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):

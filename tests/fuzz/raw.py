@@ -883,6 +883,10 @@ def nasty_requests(pool: Pool, token: str, heavy: bool = False) -> list[Request]
     q("unused variable", "query($n: Int) { viewer { role } }", {"n": 1, "m": 2})
     q("variable of an output type", "query($v: Viewer) { viewer { role } }", {"v": {}})
     q("variable of an unknown type", "query($v: Nope!) { viewer { role } }", {"v": 1})
+    q("variable of an unknown type with a default", "query($v: Nope = null) { viewer { role } }")
+    q("variable of an unknown type with a default, used", "query($v: Nope = 1) { prefecture(code: $v) { code } }")
+    q("variable of an output type with a default", "query($v: Viewer = {}) { viewer { role } }")
+    q("variable of a list of an unknown type with a default", "query($v: [Nope!] = []) { viewer { role } }")
     q("variables with 1000 keys", "query($n: Int!) { organisations(first: $n) { totalCount } }", {f"k{i}": i for i in range(1000)} | {"n": 1})
     q("huge variables", "query($s: String) { organisations(first: 1, filter: {nameContains: $s}) { totalCount } }", {"s": "あ" * 21000})
     q("enum as a string literal", '{ organisations(first: 5, filter: {kinds: ["HOSPITAL"]}) { totalCount } }')
@@ -920,6 +924,7 @@ def nasty_requests(pool: Pool, token: str, heavy: bool = False) -> list[Request]
     reqs.append(post("no Authorization", {"query": "{ viewer { role } }"}, auth="none"))
     for method in ("PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "TRACE", "CONNECT", "PROPFIND", "get", "Post"):
         reqs.append(Request(f"method {method}", method=method, headers={"Content-Type": "application/json"}, body=b'{"query": "{ viewer { role } }"}'))
+    reqs.append(get("GET with a 70 KB URL (over actix-http's 64 KiB head)", "query=%7B%20viewer%20%7B%20role%20%7D%20%7D&x=" + "a" * 70_000))
     for params in [
         "",
         "query=",
@@ -965,6 +970,7 @@ class Run:
         self.log = log
         self.dead = False
         self.counter = 0
+        self.noted: set[str] = set()
 
     def check(self, req: Request) -> list[str]:
         if self.dead:
@@ -979,9 +985,9 @@ class Run:
                 found.append("the server is down (GET /healthz does not answer)")
                 self.dead = True
         else:
-            found = invariants.problems(answer.status, answer.body, method=req.method)
+            found = invariants.problems(answer.status, answer.body, method=req.method, headers=answer.headers)
             if not found:
-                notes = invariants.warnings(answer.body)
+                notes = invariants.warnings(answer.status, answer.body, answer.headers)
                 if notes:
                     self.record(req, notes, answer, self.warnings)
         if found:
@@ -1033,8 +1039,13 @@ class Run:
         while time.monotonic() < deadline and not self.dead:
             try:
                 test()
-            except Exception:  # noqa: BLE001 - failures are recorded by check()
-                pass
+            except AssertionError:
+                pass  # a failing request: check() recorded it
+            except Exception as e:  # noqa: BLE001 - Hypothesis' own (flaky replays), or the fuzzer's bugs
+                name = type(e).__name__
+                if name not in self.noted:
+                    self.noted.add(name)
+                    self.log(f"note: a batch of examples ended with {name}: {invariants.shorten(str(e), 300)}")
         return self.client.sent - sent_before
 
 

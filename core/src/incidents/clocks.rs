@@ -66,6 +66,11 @@ fn start_of(day: NaiveDate) -> DateTime<Utc> {
         .map_or_else(|| day.and_time(NaiveTime::MIN).and_utc(), |t| t.with_timezone(&Utc))
 }
 
+/// An instant as people in Japan read it.
+pub fn format_jst(at: DateTime<Utc>) -> String {
+    at.with_timezone(&jst()).format("%Y-%m-%d %H:%M (JST)").to_string()
+}
+
 /// The day (JST) an instant falls on.
 pub fn day_of(at: DateTime<Utc>) -> NaiveDate {
     at.with_timezone(&jst()).date_naive()

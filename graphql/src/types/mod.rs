@@ -5,6 +5,7 @@ pub mod designation;
 pub mod enums;
 pub mod geography;
 pub mod incident;
+pub mod job;
 pub mod organisation;
 pub mod user;
 pub mod viewer;

@@ -5,6 +5,7 @@ use renkei_core::registry::{organisations as orgs, users};
 
 use super::enums::Role;
 use super::geography::Prefecture;
+use super::job::AlertPreference;
 use super::organisation::Organisation;
 use super::user::User;
 use crate::Context;
@@ -36,6 +37,22 @@ impl Viewer {
         };
         Ok(code.and_then(|c| ctx.geography.prefecture(c)).cloned().map(Prefecture))
     }
+    /// Which alerts the caller receives by e-mail (registered users only).
+    async fn alert_preferences(ctx: &Context) -> ApiResult<Vec<AlertPreference>> {
+        let subject = ctx.principal.subject.clone();
+        let prefs = ctx
+            .run(move |c| {
+                Box::pin(async move {
+                    match users::by_subject(c, &subject).await? {
+                        Some(user) => renkei_core::alerts::preferences(c, user.id).await,
+                        None => Ok(Vec::new()),
+                    }
+                })
+            })
+            .await?;
+        Ok(prefs.into_iter().map(|(alert, enabled)| AlertPreference { alert, enabled }).collect())
+    }
+
     /// The registered user behind the token, if the subject is registered.
     async fn user(ctx: &Context) -> ApiResult<Option<User>> {
         let subject = ctx.principal.subject.clone();

@@ -1,0 +1,215 @@
+//! The worker: claims jobs from PostgreSQL, runs them, and keeps periodic work queued. Any number
+//! of replicas run side by side; Redis only wakes them sooner.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use renkei_core::config::{parse_or, var_opt};
+use renkei_core::db::Db;
+use renkei_core::jobs::{self, Job};
+use renkei_core::mail::Mailer;
+use renkei_core::metrics::Metrics;
+use renkei_core::{Principal, alerts};
+use tokio::sync::{Notify, watch};
+use tracing::Instrument;
+
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// `WORKER_POLL_MILLISECONDS`: how often to look for jobs when nothing wakes the worker.
+    pub poll: Duration,
+    /// `WORKER_LEASE_SECONDS`: how long a claimed job stays ours; a dead worker's job is taken
+    /// up again after it.
+    pub lease_seconds: i32,
+    /// `WORKER_SHUTDOWN_GRACE_SECONDS`: on SIGTERM, how long the current job may still run
+    /// before it is released.
+    pub shutdown_grace: Duration,
+    /// `WORKER_SCHEDULE`: queue the periodic scans (off in tests that drive them by hand).
+    pub schedule: bool,
+}
+
+impl WorkerConfig {
+    pub fn from_env() -> anyhow::Result<Self> {
+        let lease_seconds = parse_or("WORKER_LEASE_SECONDS", 120i32)?;
+        if !(5..=3600).contains(&lease_seconds) {
+            anyhow::bail!("WORKER_LEASE_SECONDS must be between 5 and 3600");
+        }
+        Ok(Self {
+            poll: Duration::from_millis(parse_or("WORKER_POLL_MILLISECONDS", 1000u64)?.max(50)),
+            lease_seconds,
+            shutdown_grace: Duration::from_secs(parse_or("WORKER_SHUTDOWN_GRACE_SECONDS", 20u64)?),
+            schedule: parse_or("WORKER_SCHEDULE", true)?,
+        })
+    }
+}
+
+pub struct Worker {
+    pub id: String,
+    db: Db,
+    mailer: Arc<Mailer>,
+    metrics: Arc<Metrics>,
+    config: WorkerConfig,
+    redis: Option<redis::Client>,
+    wake: Arc<Notify>,
+}
+
+/// What happened to one job.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ran {
+    Done,
+    Retry,
+    Dead,
+    Released,
+}
+
+impl Worker {
+    pub fn new(db: Db, mailer: Mailer, metrics: Arc<Metrics>, config: WorkerConfig, redis: Option<redis::Client>) -> Self {
+        let id = format!(
+            "{}-{}-{}",
+            var_opt("HOSTNAME").unwrap_or_else(|| "worker".into()),
+            std::process::id(),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        Self { id, db, mailer: Arc::new(mailer), metrics, config, redis, wake: Arc::new(Notify::new()) }
+    }
+
+    /// Claims and runs one due job, if there is one.
+    pub async fn run_one(&self, shutdown: &watch::Receiver<bool>) -> anyhow::Result<Option<Ran>> {
+        let (id, lease) = (self.id.clone(), self.config.lease_seconds);
+        let job = self
+            .db
+            .run(&Principal::system(), move |c| Box::pin(async move { jobs::claim(c, &id, lease).await }))
+            .await
+            .map_err(|e| anyhow::anyhow!("{e} {}", e.detail()))?;
+        let Some(job) = job else { return Ok(None) };
+        Ok(Some(self.execute(job, shutdown.clone()).await?))
+    }
+
+    async fn execute(&self, job: Job, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<Ran> {
+        let span = tracing::info_span!("job.run", job.id = job.id, job.kind = %job.kind, job.attempt = job.attempts);
+        // The request that queued the job and the work it causes share one trace.
+        if let Ok(carrier) = serde_json::from_value::<HashMap<String, String>>(job.trace.clone())
+            && !carrier.is_empty()
+        {
+            renkei_core::telemetry::set_parent_from(&span, &carrier);
+        }
+        let started = Instant::now();
+        let work = alerts::run(&self.db, &self.mailer, &job).instrument(span.clone());
+        tokio::pin!(work);
+        let result = tokio::select! {
+            r = &mut work => Some(r),
+            _ = shutdown.wait_for(|stop| *stop) => {
+                // Asked to stop: let the job finish if it can within the grace period.
+                tokio::time::timeout(self.config.shutdown_grace, &mut work).await.ok()
+            }
+        };
+        self.metrics.job_duration.with_label_values(&[job.kind.as_str()]).observe(started.elapsed().as_secs_f64());
+        let (id, worker) = (job.id, self.id.clone());
+        let outcome = match result {
+            None => {
+                self.db
+                    .run(&Principal::system(), move |c| Box::pin(async move { jobs::release(c, id, &worker).await }))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e} {}", e.detail()))?;
+                Ran::Released
+            }
+            Some(Ok(())) => {
+                self.db
+                    .run(&Principal::system(), move |c| Box::pin(async move { jobs::complete(c, id, &worker).await }))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e} {}", e.detail()))?;
+                if job.kind == "mail.send" {
+                    self.metrics.mails.with_label_values(&["sent"]).inc();
+                }
+                Ran::Done
+            }
+            Some(Err(e)) => {
+                let error = format!("{e:#}");
+                tracing::warn!(parent: &span, error = %error, "job.failed");
+                if job.kind == "mail.send" {
+                    self.metrics.mails.with_label_values(&["failed"]).inc();
+                }
+                let dead = job.attempts >= job.max_attempts;
+                let failed = job.clone();
+                self.db
+                    .run(&Principal::system(), move |c| Box::pin(async move { jobs::fail(c, &failed, &worker, &error).await }))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e} {}", e.detail()))?;
+                if dead { Ran::Dead } else { Ran::Retry }
+            }
+        };
+        let label = match outcome {
+            Ran::Done => "done",
+            Ran::Retry => "retry",
+            Ran::Dead => "dead",
+            Ran::Released => "released",
+        };
+        self.metrics.jobs.with_label_values(&[job.kind.as_str(), label]).inc();
+        Ok(outcome)
+    }
+
+    /// Runs jobs until none is due; for tests and for draining.
+    pub async fn drain(&self) -> anyhow::Result<Vec<Ran>> {
+        let (_tx, rx) = watch::channel(false);
+        let mut ran = Vec::new();
+        while let Some(r) = self.run_one(&rx).await? {
+            ran.push(r);
+        }
+        Ok(ran)
+    }
+
+    /// Listens on Redis for wake-ups; reconnects after failures, and never stops the worker.
+    fn listen(&self) {
+        let (Some(client), wake) = (self.redis.clone(), self.wake.clone()) else { return };
+        tokio::spawn(async move {
+            loop {
+                match client.get_async_pubsub().await {
+                    Ok(mut pubsub) => {
+                        if pubsub.subscribe(jobs::WAKE_CHANNEL).await.is_ok() {
+                            let mut messages = pubsub.on_message();
+                            while messages.next().await.is_some() {
+                                wake.notify_one();
+                            }
+                        }
+                    }
+                    Err(e) => tracing::debug!(error = %e, "worker.redis_unavailable"),
+                }
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+        });
+    }
+
+    /// The main loop, until `shutdown` turns true.
+    pub async fn run(&self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+        self.listen();
+        let mut last_schedule: Option<Instant> = None;
+        let mut last_depth = Instant::now() - Duration::from_secs(60);
+        while !*shutdown.borrow() {
+            if self.config.schedule && last_schedule.is_none_or(|t| t.elapsed() >= Duration::from_secs(30)) {
+                if let Err(e) = alerts::schedule(&self.db, chrono::Utc::now()).await {
+                    tracing::warn!(error = %e, detail = %e.detail(), "worker.schedule_failed");
+                }
+                last_schedule = Some(Instant::now());
+            }
+            if last_depth.elapsed() >= Duration::from_secs(5) {
+                if let Ok(n) = self.db.run(&Principal::system(), |c| Box::pin(jobs::depth(c))).await {
+                    self.metrics.job_queue_depth.set(n);
+                }
+                last_depth = Instant::now();
+            }
+            match self.run_one(&shutdown).await {
+                Ok(Some(_)) => continue,
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %format!("{e:#}"), "worker.claim_failed"),
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.config.poll) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        tracing::info!(worker = %self.id, "worker stopped");
+        Ok(())
+    }
+}
