@@ -4,7 +4,7 @@
 # with a token per demo role. Fails when any answer is a server error: HTTP 5xx, a body that is
 # not JSON, or an error with extensions.code INTERNAL; each one is printed with its request.
 #
-#   bash scripts/fuzz.sh                     # default budget: FUZZ_SECONDS=50 (about 80 s in all)
+#   bash scripts/fuzz.sh                     # default budget: FUZZ_SECONDS=50 (65–80 s in all)
 #   FUZZ_SECONDS=1800 bash scripts/fuzz.sh   # a long run: 30 minutes of fuzzing
 #
 # Needs scripts/services.sh (PostgreSQL, Redis, .dev/env; run if .dev/env is missing) and the

@@ -7,6 +7,8 @@ source .dev/env
 BIN=${CARGO_TARGET_DIR:-$HOME/.cache/renkei/target}/debug
 export BIND_ADDRESS=${BIND_ADDRESS:-127.0.0.1:8080}
 export WORKER_BIND_ADDRESS=${WORKER_BIND_ADDRESS:-127.0.0.1:8081}
+# Without SMTP_URL the worker writes alerts as .eml files here.
+export MAIL_DIR=${MAIL_DIR:-$PWD/.dev/mail}
 
 "$BIN/renkei-api" migrate
 "$BIN/renkei-api" seed demo
@@ -29,6 +31,7 @@ echo "Renkei is running."
 echo "  GraphiQL:  http://$BIND_ADDRESS/graphiql"
 echo "  GraphQL:   http://$BIND_ADDRESS/graphql"
 echo "  Readiness: http://$BIND_ADDRESS/readyz"
+echo "  Alerts:    ${SMTP_URL:-$MAIL_DIR (.eml files)}"
 echo
 echo "Tokens (8 hours; send as 'Authorization: Bearer <token>'):"
 for subject in demo-national demo-prefecture-13 demo-health-centre demo-hospital-admin demo-hospital-staff demo-vendor demo-dashboard; do

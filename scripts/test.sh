@@ -16,4 +16,7 @@ else
 fi
 # The Helm chart renders and validates against the Kubernetes schemas.
 bash scripts/helm-test.sh || status=$?
+# A bounded fuzzing run of /graphql against a live server must find no server error
+# (FUZZ_SECONDS, default 50; tests/fuzz/README.md has the long run).
+bash scripts/fuzz.sh || status=$?
 exit $status

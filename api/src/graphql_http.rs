@@ -10,7 +10,7 @@ use futures::StreamExt;
 use juniper::{GraphQLError, InputValue, OperationType, ValidatedOperation, Variables};
 use renkei_core::audit;
 use renkei_core::{Error as DomainError, ErrorCode, Principal};
-use renkei_graphql::limits::{LimitError, analyse, parse_limit};
+use renkei_graphql::limits::{LimitError, analyse, parse_limit, unknown_variable_type};
 use renkei_graphql::{Context, REQUEST_ID};
 use serde_json::{Map, Value, json};
 use tracing::Instrument;
@@ -288,15 +288,35 @@ fn field_outcome(body: &Value, key: &str) -> String {
 }
 
 async fn run_operation(state: &AppState, principal: &Principal, rid: &str, op: Operation, over_get: bool) -> Ran {
-    let validated = match ValidatedOperation::new(&op.query, op.operation_name.as_deref(), &state.schema) {
-        Ok(v) => v,
-        Err(GraphQLError::ParseError(e)) => {
+    // Our own parse first: it gives the tree juniper keeps to itself, for the limits it does
+    // not check and for the checks that keep its validation from panicking.
+    let document = match juniper::parser::parse_document_source(&op.query, &state.schema.schema) {
+        Ok(d) => d,
+        Err(e) => {
             return Ran::refused(match parse_limit(&e.item) {
                 Some(limit) => limit_error(rid, &limit),
                 None => request_error(rid, "GRAPHQL_PARSE_FAILED", &GraphQLError::ParseError(e)),
             });
         }
-        Err(e) => return Ran::refused(request_error(rid, "GRAPHQL_VALIDATION_FAILED", &e)),
+    };
+    if let Some(unknown) = unknown_variable_type(&state.schema.schema, &document) {
+        let e = LimitError { code: "GRAPHQL_VALIDATION_FAILED", message: format!("Unknown type \"{unknown}\"") };
+        return Ran::refused(limit_error(rid, &e));
+    }
+    let validate = || ValidatedOperation::new(&op.query, op.operation_name.as_deref(), &state.schema);
+    let validated = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(validate)) {
+        Ok(Ok(v)) => v,
+        Ok(Err(e @ GraphQLError::ParseError(_))) => {
+            return Ran::refused(request_error(rid, "GRAPHQL_PARSE_FAILED", &e));
+        }
+        Ok(Err(e)) => return Ran::refused(request_error(rid, "GRAPHQL_VALIDATION_FAILED", &e)),
+        Err(_) => {
+            // A validation rule of juniper's tripped over the document; refuse it, keep serving.
+            tracing::error!(request_id = %rid, "graphql.validation_panicked");
+            let e =
+                LimitError { code: "GRAPHQL_VALIDATION_FAILED", message: "the document could not be validated".into() };
+            return Ran::refused(limit_error(rid, &e));
+        }
     };
     let kind = match validated.operation_type() {
         OperationType::Query => "query",
@@ -327,15 +347,11 @@ async fn run_operation(state: &AppState, principal: &Principal, rid: &str, op: O
         }
         _ => {}
     }
-    // The document parsed once already; parsing again gives us its tree, which juniper keeps
-    // to itself, for the limits it does not check.
-    let analysis = match juniper::parser::parse_document_source(&op.query, &state.schema.schema)
-        .map_err(|_| LimitError { code: "GRAPHQL_PARSE_FAILED", message: "the document does not parse".into() })
-        .and_then(|doc| analyse(&state.schema.schema, &doc, op.operation_name.as_deref(), &op.variables, &state.limits))
-    {
-        Ok(a) => a,
-        Err(e) => return Ran { outcome: limit_error(rid, &e), kind, name: None },
-    };
+    let analysis =
+        match analyse(&state.schema.schema, &document, op.operation_name.as_deref(), &op.variables, &state.limits) {
+            Ok(a) => a,
+            Err(e) => return Ran { outcome: limit_error(rid, &e), kind, name: None },
+        };
     span.record("graphql.complexity", analysis.cost);
     if let Err(limited) = state.limiter.check_operation(principal, kind == "mutation").await {
         return Ran { outcome: limited.outcome(rid), kind, name: analysis.operation_name };

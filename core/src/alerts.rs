@@ -50,7 +50,9 @@ async fn recipients(c: &mut Conn, alert: &str, audiences: &[Audience]) -> Result
             Audience::PrefectureOfficials(p) => {
                 q.filter(users::role.eq(Role::Prefecture.as_str()).and(orgs_t::prefecture_code.eq(p)))
             }
-            Audience::HealthCentre(org) => q.filter(users::role.eq(Role::HealthCentre.as_str()).and(users::organisation_id.eq(org))),
+            Audience::HealthCentre(org) => {
+                q.filter(users::role.eq(Role::HealthCentre.as_str()).and(users::organisation_id.eq(org)))
+            }
             Audience::Ministry => q.filter(users::role.eq(Role::National.as_str())),
             Audience::HospitalAdmins(org) => {
                 q.filter(users::role.eq(Role::HospitalAdmin.as_str()).and(users::organisation_id.eq(org)))
@@ -71,7 +73,15 @@ async fn recipients(c: &mut Conn, alert: &str, audiences: &[Audience]) -> Result
 }
 
 /// Queues one mail per recipient, keyed `alert_key` + recipient.
-async fn fan_out(c: &mut Conn, alert: &str, alert_key: &str, audiences: &[Audience], subject: &str, body: &str, prefecture: Option<i16>) -> Result<usize> {
+async fn fan_out(
+    c: &mut Conn,
+    alert: &str,
+    alert_key: &str,
+    audiences: &[Audience],
+    subject: &str,
+    body: &str,
+    prefecture: Option<i16>,
+) -> Result<usize> {
     let people = recipients(c, alert, audiences).await?;
     for person in &people {
         let key = format!("{alert_key}:{}", person.id);
@@ -155,37 +165,79 @@ async fn incident_alert(c: &mut Conn, job: &Job) -> Result<usize> {
         format_jst(incident.discovered_at),
         phase_ja(incident.phase.as_str()),
         if incident.suspected_cyber_attack { "あり" } else { "なし" },
-        match incident.personal_data_leak.as_str() { "confirmed" => "確認", "suspected" => "疑い", _ => "なし" },
+        match incident.personal_data_leak.as_str() {
+            "confirmed" => "確認",
+            "suspected" => "疑い",
+            _ => "なし",
+        },
         incident.id,
     );
     let p = Some(incident.prefecture_code);
     match job.kind.as_str() {
         "alert.incident_created" => {
-            let subject = format!("【Renkei】新規インシデント報告: {}（{}）", hospital.name, kind_ja(incident.kind.as_str()));
-            fan_out(c, "incident_created", &format!("incident-created:{}", incident.id), &audiences, &subject, &detail, p).await
+            let subject =
+                format!("【Renkei】新規インシデント報告: {}（{}）", hospital.name, kind_ja(incident.kind.as_str()));
+            fan_out(
+                c,
+                "incident_created",
+                &format!("incident-created:{}", incident.id),
+                &audiences,
+                &subject,
+                &detail,
+                p,
+            )
+            .await
         }
         "alert.incident_phase_changed" => {
             let from = payload.from.unwrap_or_default();
             let to = payload.to.unwrap_or_default();
-            let subject = format!("【Renkei】インシデントのフェーズ変更: {}（{} → {}）", hospital.name, phase_ja(&from), phase_ja(&to));
-            fan_out(c, "incident_phase_changed", &format!("incident-phase:{}:{to}", incident.id), &audiences, &subject, &detail, p).await
+            let subject = format!(
+                "【Renkei】インシデントのフェーズ変更: {}（{} → {}）",
+                hospital.name,
+                phase_ja(&from),
+                phase_ja(&to)
+            );
+            fan_out(
+                c,
+                "incident_phase_changed",
+                &format!("incident-phase:{}:{to}", incident.id),
+                &audiences,
+                &subject,
+                &detail,
+                p,
+            )
+            .await
         }
         _ => {
             let recipient = payload.recipient.unwrap_or_default();
             let state = payload.state.unwrap_or_default();
             let due = payload.due_at.map(format_jst).unwrap_or_default();
-            let when = if state == "overdue" { "期限を過ぎています" } else { "期限が近づいています" };
+            let when =
+                if state == "overdue" { "期限を過ぎています" } else { "期限が近づいています" };
             let subject = format!("【Renkei】{}の{}: {}", recipient_ja(&recipient), when, hospital.name);
             let body = format!("{}の期限: {due}\n\n{detail}", recipient_ja(&recipient));
             audiences.push(Audience::HospitalAdmins(incident.hospital_id));
-            fan_out(c, "incident_clock", &format!("incident-clock:{}:{recipient}:{state}", incident.id), &audiences, &subject, &body, p).await
+            fan_out(
+                c,
+                "incident_clock",
+                &format!("incident-clock:{}:{recipient}:{state}", incident.id),
+                &audiences,
+                &subject,
+                &body,
+                p,
+            )
+            .await
         }
     }
 }
 
 /// Regions and prefectures without a critical-infrastructure hospital in force, for the ministry
 /// (the law asks for one per region at its start and one per prefecture by its third year).
-pub async fn coverage_gaps(c: &mut Conn, geo: &Geography, day: chrono::NaiveDate) -> Result<(Vec<String>, Vec<String>)> {
+pub async fn coverage_gaps(
+    c: &mut Conn,
+    geo: &Geography,
+    day: chrono::NaiveDate,
+) -> Result<(Vec<String>, Vec<String>)> {
     let hospitals: Vec<(Uuid, i16)> = orgs_t::table
         .filter(orgs_t::kind.eq(OrganisationKind::Hospital))
         .select((orgs_t::id, orgs_t::prefecture_code))
@@ -240,7 +292,9 @@ async fn send_mail(db: &Db, mailer: &Mailer, job: &Job) -> anyhow::Result<()> {
     let system = Principal::system();
     let key = mail.key.clone();
     let already: i64 = db
-        .run(&system, move |c| Box::pin(async move { Ok(email_deliveries::table.find(key).count().get_result(c).await?) }))
+        .run(&system, move |c| {
+            Box::pin(async move { Ok(email_deliveries::table.find(key).count().get_result(c).await?) })
+        })
         .await
         .map_err(|e| anyhow::anyhow!("{e} {}", e.detail()))?;
     if already > 0 {
@@ -277,15 +331,24 @@ pub async fn run(db: &Db, mailer: &Mailer, job: &Job) -> anyhow::Result<()> {
         "mail.send" => send_mail(db, mailer, job).await,
         "alert.incident_created" | "alert.incident_phase_changed" | "alert.incident_clock" => {
             let job = job.clone();
-            db.run(&system, move |c| Box::pin(async move { incident_alert(c, &job).await })).await.map(|_| ()).map_err(detail)
+            db.run(&system, move |c| Box::pin(async move { incident_alert(c, &job).await }))
+                .await
+                .map(|_| ())
+                .map_err(detail)
         }
-        "alert.designation_coverage" => db.run(&system, |c| Box::pin(coverage_alert(c))).await.map(|_| ()).map_err(detail),
+        "alert.designation_coverage" => {
+            db.run(&system, |c| Box::pin(coverage_alert(c))).await.map(|_| ()).map_err(detail)
+        }
         "scan.incident_clocks" => db
-            .run(&system, |c| Box::pin(async move { incidents::enqueue_clock_alerts(c, &Principal::system(), Utc::now()).await }))
+            .run(&system, |c| {
+                Box::pin(async move { incidents::enqueue_clock_alerts(c, &Principal::system(), Utc::now()).await })
+            })
             .await
             .map(|_| ())
             .map_err(detail),
-        "maintenance.clean_jobs" => db.run(&system, |c| Box::pin(jobs::clean_finished(c, 30))).await.map(|_| ()).map_err(detail),
+        "maintenance.clean_jobs" => {
+            db.run(&system, |c| Box::pin(jobs::clean_finished(c, 30))).await.map(|_| ()).map_err(detail)
+        }
         other => anyhow::bail!("unknown job kind {other:?}"),
     }
 }
@@ -298,8 +361,15 @@ pub async fn schedule(db: &Db, now: DateTime<Utc>) -> Result<()> {
     db.run(&Principal::system(), move |c| {
         Box::pin(async move {
             jobs::enqueue(c, "scan.incident_clocks", json!({}), Some(format!("scan.incident_clocks:{minute}"))).await?;
-            jobs::enqueue(c, "alert.designation_coverage", json!({}), Some(format!("alert.designation_coverage:{day}"))).await?;
-            jobs::enqueue(c, "maintenance.clean_jobs", json!({}), Some(format!("maintenance.clean_jobs:{day}"))).await?;
+            jobs::enqueue(
+                c,
+                "alert.designation_coverage",
+                json!({}),
+                Some(format!("alert.designation_coverage:{day}")),
+            )
+            .await?;
+            jobs::enqueue(c, "maintenance.clean_jobs", json!({}), Some(format!("maintenance.clean_jobs:{day}")))
+                .await?;
             Ok(())
         })
     })
@@ -313,10 +383,7 @@ pub async fn preferences(c: &mut Conn, user_id: Uuid) -> Result<Vec<(String, boo
         .select((user_alert_preferences::alert, user_alert_preferences::enabled))
         .load(c)
         .await?;
-    Ok(ALERTS
-        .iter()
-        .map(|a| (a.to_string(), set.iter().find(|(k, _)| k == a).is_none_or(|(_, on)| *on)))
-        .collect())
+    Ok(ALERTS.iter().map(|a| (a.to_string(), set.iter().find(|(k, _)| k == a).is_none_or(|(_, on)| *on))).collect())
 }
 
 /// Switches an alert on or off for the caller's own user.

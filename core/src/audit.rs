@@ -65,8 +65,9 @@ pub async fn record(db: &Db, principal: &Principal, actions: Vec<Action>) -> Res
     .await
 }
 
+/// Bounded, and without control characters: the log must take whatever a refused caller sent.
 fn truncate(s: &str, max: usize) -> String {
-    s.chars().take(max).collect()
+    s.chars().map(|c| if c.is_control() { '\u{fffd}' } else { c }).take(max).collect()
 }
 
 /// The prefecture whose trail an action belongs to: the official's own, or that of the actor's

@@ -157,6 +157,15 @@ impl From<diesel::result::Error> for Error {
                     return Self { code, message: message.into(), cause: Some(e.into()) };
                 }
                 let text = info.message();
+                // PostgreSQL text cannot hold NUL; whatever let one through, the caller gets a
+                // clear refusal rather than an internal error.
+                if text.contains("invalid byte sequence") || text.contains("null character not permitted") {
+                    return Self {
+                        code: ErrorCode::BadUserInput,
+                        message: "text must not contain NUL characters".into(),
+                        cause: Some(e.into()),
+                    };
+                }
                 // The second line of tenant isolation speaking: a write outside the caller's
                 // rights that the resolver's own checks did not already refuse.
                 if text.contains("row-level security") || text.contains("may change only") {

@@ -68,7 +68,11 @@ pub async fn claim(conn: &mut Conn, worker: &str, lease_seconds: i32) -> Result<
 /// Marks a job done; only its current holder may.
 pub async fn complete(conn: &mut Conn, id: i64, worker: &str) -> Result<bool> {
     let n = diesel::update(jobs::table.find(id).filter(jobs::locked_by.eq(worker)))
-        .set((jobs::finished_at.eq(diesel::dsl::now), jobs::locked_by.eq(None::<String>), jobs::locked_until.eq(None::<DateTime<Utc>>)))
+        .set((
+            jobs::finished_at.eq(diesel::dsl::now),
+            jobs::locked_by.eq(None::<String>),
+            jobs::locked_until.eq(None::<DateTime<Utc>>),
+        ))
         .execute(conn)
         .await?;
     Ok(n == 1)
@@ -114,7 +118,11 @@ pub async fn fail(conn: &mut Conn, job: &Job, worker: &str, error: &str) -> Resu
 /// Gives a job back without counting the attempt (a worker shutting down).
 pub async fn release(conn: &mut Conn, id: i64, worker: &str) -> Result<()> {
     diesel::update(jobs::table.find(id).filter(jobs::locked_by.eq(worker)))
-        .set((jobs::attempts.eq(jobs::attempts - 1), jobs::locked_by.eq(None::<String>), jobs::locked_until.eq(None::<DateTime<Utc>>)))
+        .set((
+            jobs::attempts.eq(jobs::attempts - 1),
+            jobs::locked_by.eq(None::<String>),
+            jobs::locked_until.eq(None::<DateTime<Utc>>),
+        ))
         .execute(conn)
         .await?;
     Ok(())
@@ -122,11 +130,7 @@ pub async fn release(conn: &mut Conn, id: i64, worker: &str) -> Result<()> {
 
 /// Jobs waiting to run (queue depth), for metrics.
 pub async fn depth(conn: &mut Conn) -> Result<i64> {
-    Ok(jobs::table
-        .filter(jobs::finished_at.is_null().and(jobs::dead_at.is_null()))
-        .count()
-        .get_result(conn)
-        .await?)
+    Ok(jobs::table.filter(jobs::finished_at.is_null().and(jobs::dead_at.is_null())).count().get_result(conn).await?)
 }
 
 type Boxed = jobs::BoxedQuery<'static, diesel::pg::Pg>;
@@ -136,14 +140,20 @@ fn dead_of(prefecture: Option<i16>) -> Boxed {
     let q = jobs::table.filter(jobs::dead_at.is_not_null()).into_boxed();
     match prefecture {
         Some(p) => q.filter(
-            diesel::dsl::sql::<diesel::sql_types::Bool>("(payload->>'prefecture')::int = ").bind::<Integer, _>(i32::from(p)),
+            diesel::dsl::sql::<diesel::sql_types::Bool>("(payload->>'prefecture')::int = ")
+                .bind::<Integer, _>(i32::from(p)),
         ),
         None => q,
     }
 }
 
 /// Dead jobs, newest first; a prefecture's are those whose payload names its prefecture.
-pub async fn dead(conn: &mut Conn, prefecture: Option<i16>, first: i64, before_id: Option<i64>) -> Result<(Vec<Job>, bool)> {
+pub async fn dead(
+    conn: &mut Conn,
+    prefecture: Option<i16>,
+    first: i64,
+    before_id: Option<i64>,
+) -> Result<(Vec<Job>, bool)> {
     let mut q = dead_of(prefecture);
     if let Some(before) = before_id {
         q = q.filter(jobs::id.lt(before));

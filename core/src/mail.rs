@@ -55,7 +55,10 @@ impl Mailer {
     pub fn files(dir: PathBuf, from: &str) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&dir).with_context(|| format!("MAIL_DIR: cannot create {}", dir.display()))?;
         let transport = AsyncFileTransport::<Tokio1Executor>::new(&dir);
-        Ok(Self { from: from.parse().context("MAIL_FROM is not a mailbox")?, transport: Transport::Files(transport, dir) })
+        Ok(Self {
+            from: from.parse().context("MAIL_FROM is not a mailbox")?,
+            transport: Transport::Files(transport, dir),
+        })
     }
 
     pub fn describe(&self) -> String {
@@ -71,7 +74,10 @@ impl Mailer {
             .from(self.from.clone())
             .to(mail.to.parse().with_context(|| format!("recipient {:?} is not an address", mail.to))?)
             .subject(&mail.subject)
-            .message_id(Some(format!("<{}@{domain}>", mail.key.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '.', "-"))))
+            .message_id(Some(format!(
+                "<{}@{domain}>",
+                mail.key.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '.', "-")
+            )))
             .header(ContentType::TEXT_PLAIN)
             .body(mail.body.clone())
             .context("building the message")

@@ -88,8 +88,8 @@ impl Principal {
     /// Checks the claims make sense together, so that no half-formed principal reaches the
     /// database: a prefecture official needs a prefecture, a hospital user a hospital.
     pub fn new(subject: String, role: Role, organisation_id: Option<Uuid>, prefecture: Option<i16>) -> Result<Self> {
-        if subject.is_empty() || subject.len() > 255 {
-            return Err(Error::unauthenticated("token subject missing or too long"));
+        if subject.is_empty() || subject.len() > 255 || subject.chars().any(char::is_control) {
+            return Err(Error::unauthenticated("token subject missing, too long or not text"));
         }
         if role.needs_organisation() && organisation_id.is_none() {
             return Err(Error::unauthenticated(format!("a {role} token must name an organisation")));

@@ -27,6 +27,10 @@ pub fn decode_cursor(cursor: &str) -> Result<(String, Uuid)> {
         return Err(bad());
     }
     let (id, key) = text.split_at(36);
+    // Keys are names and timestamps; a control character can only come from a forged cursor.
+    if key.chars().any(char::is_control) {
+        return Err(bad());
+    }
     Ok((key.to_owned(), Uuid::parse_str(id).map_err(|_| bad())?))
 }
 
@@ -46,10 +50,11 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_reject_garbage() {
         let id = Uuid::new_v4();
-        for key in ["東京市民病院", "", "a\u{0}b"] {
+        for key in ["東京市民病院", "", "2026-11-20T07:30:00+00:00"] {
             assert_eq!(decode_cursor(&encode_cursor(key, id)).ok(), Some((key.to_owned(), id)));
         }
-        for bad in ["", "!!", "YWJj", &URL_SAFE_NO_PAD.encode("x".repeat(40))] {
+        let nul = URL_SAFE_NO_PAD.encode(format!("{id}a\u{0}b"));
+        for bad in ["", "!!", "YWJj", &URL_SAFE_NO_PAD.encode("x".repeat(40)), &nul] {
             assert!(decode_cursor(bad).is_err(), "{bad}");
         }
     }

@@ -23,10 +23,11 @@ pub struct Limits {
     pub max_root_fields: usize,
 }
 
+/// Depth 18 lets the standard introspection query (GraphiQL's, nine levels of `ofType`) through.
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            max_depth: 12,
+            max_depth: 18,
             max_tokens: 2_000,
             max_fields: 500,
             max_cost: 5_000,
@@ -141,6 +142,11 @@ impl<'d> Walk<'d> {
                     if field.alias.is_some() {
                         self.aliases += 1;
                     }
+                    // Introspection walks the fixed schema; depth, field and token limits bound
+                    // it, and production switches it off.
+                    if field.name.item.starts_with("__") {
+                        continue;
+                    }
                     let Some(children) = &field.selection_set else { continue };
                     let meta = self.schema.concrete_type_by_name(parent).and_then(|t| t.field_by_name(field.name.item));
                     let Some(meta) = meta else { continue };
@@ -155,7 +161,8 @@ impl<'d> Walk<'d> {
                         Some(n) => (n.max(1), true),
                         // A connection's own edges and nodes are the page already charged.
                         None if in_connection && matches!(field.name.item, "edges" | "nodes") => (1, false),
-                        None if meta.field_type.is_list() => (LIST_FANOUT, false),
+                        // juniper's `is_list` misses `[T!]!`; the printed type does not.
+                        None if meta.field_type.to_string().starts_with('[') => (LIST_FANOUT, false),
                         None => (1, false),
                     };
                     let inner = self.cost(&child_type, children, connection, seen);
@@ -287,5 +294,22 @@ pub fn analyse(
         operation_type: op.operation_type,
         cost,
         root_fields: roots,
+    })
+}
+
+/// The first variable type the schema does not know. juniper's validation panics on a default
+/// value of such a type, so it is checked before juniper sees the document.
+pub fn unknown_variable_type(
+    schema: &SchemaType<DefaultScalarValue>,
+    document: &[Definition<'_, DefaultScalarValue>],
+) -> Option<String> {
+    document.iter().find_map(|d| match d {
+        Definition::Operation(op) => op.item.variables_definition.as_ref().and_then(|vars| {
+            vars.item.items.iter().find_map(|(_, def)| {
+                let name = def.var_type.item.innermost_name();
+                schema.concrete_type_by_name(name).is_none().then(|| name.to_owned())
+            })
+        }),
+        Definition::Fragment(_) => None,
     })
 }

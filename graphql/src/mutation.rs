@@ -12,12 +12,12 @@ use crate::Context;
 use crate::error::ApiResult;
 use crate::ids::parse_id;
 use crate::types::designation::Designation;
-use crate::types::job::{AlertPreference, DeadJob};
 use crate::types::enums::{IncidentPhase, NotificationRecipient, ReportKind};
 use crate::types::incident::{
     Incident, IncidentEvent, IncidentEventInput, IncidentNotification, IncidentReportInput, IncidentTask,
     IncidentTaskInput, RansomwarePreparedness,
 };
+use crate::types::job::{AlertPreference, DeadJob};
 use crate::types::organisation::{CreateOrganisationInput, Organisation, UpdateOrganisationInput};
 use crate::types::user::{InviteUserInput, User};
 

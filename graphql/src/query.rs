@@ -1,10 +1,10 @@
 //! Read operations.
 
 use juniper::{ID, graphql_object};
-use renkei_core::{Error, Role};
 use renkei_core::audit;
 use renkei_core::incidents;
 use renkei_core::registry::organisations as orgs;
+use renkei_core::{Error, Role};
 
 use crate::Context;
 use crate::connection::PageInfo;
@@ -12,12 +12,12 @@ use crate::error::ApiResult;
 use crate::ids::{decode_cursor, encode_cursor, page_size, parse_id};
 use crate::types::audit::{AuditEntry, AuditEntryConnection, AuditEntryEdge};
 use crate::types::enums::IncidentGroupBy;
-use crate::types::job::DeadJob;
 use crate::types::geography::{Prefecture, Region};
 use crate::types::incident::{
     FlowchartStep, Incident, IncidentConnection, IncidentEdge, IncidentFilterInput, IncidentStatisticsRow,
     PressingClock, RansomwarePoint, RansomwarePreparedness,
 };
+use crate::types::job::DeadJob;
 use crate::types::organisation::{Organisation, OrganisationConnection, OrganisationEdge, OrganisationFilterInput};
 use crate::types::viewer::Viewer;
 
@@ -248,7 +248,9 @@ impl Query {
         ctx.principal.require(&[Role::National, Role::Prefecture], "read dead jobs")?;
         let first = page_size(first)?;
         let prefecture = if ctx.principal.is(Role::Prefecture) { ctx.principal.prefecture } else { None };
-        let (rows, _) = ctx.run(move |c| Box::pin(async move { renkei_core::jobs::dead(c, prefecture, first, None).await })).await?;
+        let (rows, _) = ctx
+            .run(move |c| Box::pin(async move { renkei_core::jobs::dead(c, prefecture, first, None).await }))
+            .await?;
         Ok(rows.into_iter().map(DeadJob::from).collect())
     }
 

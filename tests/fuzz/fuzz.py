@@ -1,11 +1,11 @@
 """Fuzzes a running Renkei API at /graphql as several roles, within a time budget.
 
-    python tests/fuzz/fuzz.py --url http://127.0.0.1:PORT/graphql --schema schema.graphql \
+    python tests/fuzz/fuzz.py --url http://127.0.0.1:PORT/graphql --schema schema.graphql
         --mint 'renkei-api token' --seconds 50 --role demo-national --role demo-vendor ...
 
 scripts/fuzz.sh starts a throw-away server and calls this. Then:
   1. schemathesis (`st run`, about 55 % of the budget) on the schema (SDL file, or introspection):
-     queries and mutations, positive and negative, fuzzing and stateful phases, real ids from fuzz
+     queries and mutations (negative mode too from 300 s), fuzzing and stateful phases, real ids from fuzz
      dictionaries; hooks.py sends each request as one of the roles and checks every answer
      (`renkei_no_server_error`). It uses tokens of unregistered subjects with the roles' claims,
      which no mutation can deactivate;
@@ -32,6 +32,8 @@ import graphql
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+# Hypothesis caches Unicode tables in `.hypothesis/` of the working directory: not in the clone.
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", os.path.expanduser("~/.cache/renkei/hypothesis"))
 
 import raw  # noqa: E402
 

@@ -19,7 +19,6 @@ import base64
 import http.client
 import json
 import os
-import string
 import time
 import urllib.parse
 import uuid

@@ -29,6 +29,9 @@ pub struct Fixture {
     /// A ransomware incident of the Osaka hospital, discovered two days ago, with a task.
     pub osaka_incident: Uuid,
     pub osaka_task: Uuid,
+    /// A dead job about Osaka, and a marker string that only its payload carries.
+    pub osaka_dead_job: i64,
+    pub osaka_dead_job_marker: String,
 }
 
 fn new_org(kind: K, name: &str, prefecture: i16) -> NewOrganisation {
@@ -161,6 +164,30 @@ async fn incident(db: &Db, t: &Tenant) -> (Uuid, Uuid) {
     .unwrap_or_else(|e| panic!("fixture incident: {e} {}", e.detail()))
 }
 
+async fn dead_job(db: &Db, prefecture: i16, marker: &str) -> i64 {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    use renkei_core::schema::jobs;
+    let payload = serde_json::json!({ "prefecture": prefecture, "marker": marker });
+    db.run(&Principal::system(), move |c| {
+        Box::pin(async move {
+            Ok(diesel::insert_into(jobs::table)
+                .values((
+                    jobs::kind.eq("alert.fixture"),
+                    jobs::payload.eq(payload),
+                    jobs::dead_at.eq(diesel::dsl::now),
+                    jobs::finished_at.eq(None::<chrono::DateTime<chrono::Utc>>),
+                    jobs::last_error.eq("fixture"),
+                ))
+                .returning(jobs::id)
+                .get_result::<i64>(c)
+                .await?)
+        })
+    })
+    .await
+    .unwrap_or_else(|e| panic!("fixture job: {e} {}", e.detail()))
+}
+
 impl Fixture {
     pub async fn load(db: &Db) -> Self {
         let ministry = create(db, new_org(K::Ministry, "厚生労働省", 13)).await;
@@ -170,7 +197,19 @@ impl Fixture {
         let tokyo_centre2 = create(db, new_org(K::HealthCentre, "東京北部保健所", 13)).await;
         let tokyo_hospital2 = care(db, K::Hospital, "東京北病院", 13, tokyo_centre2, 420, "1310000002").await;
         let (osaka_incident, osaka_task) = incident(db, &osaka).await;
-        Self { ministry, tokyo, tokyo_centre2, tokyo_hospital2, osaka, osaka_incident, osaka_task }
+        let osaka_dead_job_marker = format!("osaka-dead-job-{}", Uuid::new_v4());
+        let osaka_dead_job = dead_job(db, 27, &osaka_dead_job_marker).await;
+        Self {
+            ministry,
+            tokyo,
+            tokyo_centre2,
+            tokyo_hospital2,
+            osaka,
+            osaka_incident,
+            osaka_task,
+            osaka_dead_job,
+            osaka_dead_job_marker,
+        }
     }
 
     pub fn national(&self) -> Principal {

@@ -2,6 +2,7 @@
 //! application role; the real actix app in process; tokens signed with the test keys.
 
 pub mod fixture;
+pub mod smtp;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

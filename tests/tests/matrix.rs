@@ -162,6 +162,17 @@ fn rule(field: &str) -> Option<Case> {
         "setRansomwarePreparedness" => {
             case("mutation { setRansomwarePreparedness(point: 1, done: true) { pointNo } }", |_| json!({}), OwnTenant)
         }
+        "deadJobs" => case("{ deadJobs(first: 50) { id payload } }", |_| json!({}), Hidden),
+        "retryJob" => case(
+            "mutation($id: String!) { retryJob(id: $id) { id } }",
+            |fx| json!({ "id": fx.osaka_dead_job.to_string() }),
+            Refused,
+        ),
+        "setAlertPreference" => case(
+            "mutation { setAlertPreference(alert: \"incident_created\", enabled: false) { alert enabled } }",
+            |_| json!({}),
+            NotTenantData,
+        ),
         _ => None,
     }
 }
@@ -181,7 +192,7 @@ fn fields_of(sdl: &str, type_name: &str) -> Vec<String> {
 
 /// Every id of the Osaka tenant that no Tokyo role may see (its vendor is in the public directory).
 fn osaka_ids(fx: &Fixture) -> Vec<String> {
-    [
+    let mut ids: Vec<String> = [
         fx.osaka.office,
         fx.osaka.centre,
         fx.osaka.hospital,
@@ -192,7 +203,9 @@ fn osaka_ids(fx: &Fixture) -> Vec<String> {
     ]
     .iter()
     .map(ToString::to_string)
-    .collect()
+    .collect();
+    ids.push(fx.osaka_dead_job_marker.clone());
+    ids
 }
 
 #[test]

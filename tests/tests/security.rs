@@ -26,7 +26,7 @@ async fn documents_beyond_the_limits_are_refused_before_execution() {
     let app = TestApp::new().await;
     let limits = Limits::default();
 
-    let deep = format!("{{ viewer {} role {} }}", "{ organisation { healthCentre ".repeat(7), "} }".repeat(7));
+    let deep = format!("{{ viewer {{ organisation {{ {} id {} }} }} }}", "healthCentre { ".repeat(20), "}".repeat(20));
     let reply = post_as_national(&app, &deep).await;
     assert_eq!((reply.status, reply.code()), (400, Some("QUERY_TOO_DEEP")), "{}", reply.body);
     assert!(reply.body["errors"][0]["message"].as_str().unwrap_or_default().contains(&limits.max_depth.to_string()));
@@ -208,4 +208,38 @@ async fn responses_carry_security_headers_and_cors_is_closed_by_default() {
     );
     let refused = app.send(preflight("https://evil.example")).await;
     assert!(!refused.headers.contains_key("access-control-allow-origin"), "{:?}", refused.headers);
+}
+
+/// What the fuzzer found once, kept from coming back.
+#[tokio::test]
+async fn fuzzer_findings_stay_fixed() {
+    let app = TestApp::new().await;
+    let national = app.fx.national();
+    // NUL in text reaching PostgreSQL was an internal error.
+    let search = "query($s: String) { organisations(first: 5, filter: { nameContains: $s }) { totalCount } }";
+    assert_eq!(app.gql(&national, search, json!({ "s": "\u{0}" })).await.code(), Some("BAD_USER_INPUT"));
+    let forged = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        format!("{}a\u{0}b", app.fx.tokyo.hospital),
+    );
+    let page = "query($after: String) { organisations(first: 5, after: $after) { totalCount } }";
+    assert_eq!(app.gql(&national, page, json!({ "after": forged })).await.code(), Some("BAD_USER_INPUT"));
+    // ...and the refused attempt was still audited.
+    let reply = app.gql(&national, "mutation { deactivateUser(id: \"\\u0000\") { id } }", json!({})).await;
+    assert_eq!(reply.code(), Some("BAD_USER_INPUT"));
+    let trail =
+        app.gql(&national, "{ auditTrail(first: 5) { edges { node { operation outcome } } } }", json!({})).await;
+    assert_eq!(
+        trail.ok()["auditTrail"]["edges"][0]["node"],
+        json!({ "operation": "deactivateUser", "outcome": "BAD_USER_INPUT" })
+    );
+
+    // A variable of an unknown type with a default value made juniper panic.
+    let reply = post_as_national(&app, "query($v: Nope = null) { viewer { role } }").await;
+    assert_eq!((reply.status, reply.code()), (400, Some("GRAPHQL_VALIDATION_FAILED")), "{}", reply.body);
+    assert_eq!(post_as_national(&app, "{ viewer { role } }").await.status, 200, "and the server carries on");
+
+    // Non-null lists ([T!]!) were charged as single objects.
+    let fan = "{ organisations(first: 100) { nodes { vendors { linkedHospitals { vendors { linkedHospitals { id } } } } } } }";
+    assert_eq!(post_as_national(&app, fan).await.code(), Some("QUERY_TOO_COMPLEX"));
 }

@@ -64,7 +64,13 @@ pub enum Ran {
 }
 
 impl Worker {
-    pub fn new(db: Db, mailer: Mailer, metrics: Arc<Metrics>, config: WorkerConfig, redis: Option<redis::Client>) -> Self {
+    pub fn new(
+        db: Db,
+        mailer: Mailer,
+        metrics: Arc<Metrics>,
+        config: WorkerConfig,
+        redis: Option<redis::Client>,
+    ) -> Self {
         let id = format!(
             "{}-{}-{}",
             var_opt("HOSTNAME").unwrap_or_else(|| "worker".into()),
@@ -133,7 +139,9 @@ impl Worker {
                 let dead = job.attempts >= job.max_attempts;
                 let failed = job.clone();
                 self.db
-                    .run(&Principal::system(), move |c| Box::pin(async move { jobs::fail(c, &failed, &worker, &error).await }))
+                    .run(&Principal::system(), move |c| {
+                        Box::pin(async move { jobs::fail(c, &failed, &worker, &error).await })
+                    })
                     .await
                     .map_err(|e| anyhow::anyhow!("{e} {}", e.detail()))?;
                 if dead { Ran::Dead } else { Ran::Retry }

@@ -38,7 +38,8 @@ async fn main() -> anyhow::Result<()> {
     let config = WorkerConfig::from_env()?;
     let db = Db::connect(&DatabaseConfig::from_env()?)?;
     let mailer = Mailer::from_env()?;
-    let redis = redis_url().as_deref().map(redis::Client::open).transpose().context("REDIS_URL is not a valid Redis URL")?;
+    let redis =
+        redis_url().as_deref().map(redis::Client::open).transpose().context("REDIS_URL is not a valid Redis URL")?;
     let metrics = Arc::new(Metrics::new("worker")?);
     let worker = Worker::new(db.clone(), mailer, metrics.clone(), config, redis);
     let bind = var_or("WORKER_BIND_ADDRESS", "127.0.0.1:8081");

@@ -158,6 +158,9 @@ impl OrganisationFilterInput {
             Some(n) if n.chars().count() > 100 => {
                 return Err(Error::bad_input("filter.nameContains: at most 100 characters"));
             }
+            Some(n) if n.chars().any(char::is_control) => {
+                return Err(Error::bad_input("filter.nameContains: must not contain control characters"));
+            }
             Some(n) if n.trim().is_empty() => None,
             other => other.map(|n| n.trim().to_owned()),
         };

@@ -1,0 +1,314 @@
+//! The worker against real PostgreSQL, Redis and an SMTP server on loopback: alerts reach the
+//! right people once, mail waits while SMTP is down, a killed worker's job is done once, a
+//! stopping worker releases its job, and dead jobs can be retried.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel::QueryableByName;
+use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use renkei_core::Principal;
+use renkei_core::mail::Mailer;
+use renkei_core::metrics::Metrics;
+use renkei_tests::TestApp;
+use renkei_tests::smtp::{Mode, SmtpSink};
+use renkei_worker::{Ran, Worker, WorkerConfig};
+use serde_json::json;
+
+fn config() -> WorkerConfig {
+    WorkerConfig {
+        poll: Duration::from_millis(100),
+        lease_seconds: 5,
+        shutdown_grace: Duration::from_secs(1),
+        schedule: false,
+    }
+}
+
+fn worker(app: &TestApp, sink: &SmtpSink) -> Worker {
+    let mailer = Mailer::smtp(&sink.url(), "Renkei <noreply@renkei.example>").expect("mailer");
+    Worker::new(app.db.db(), mailer, Arc::new(Metrics::new("worker").expect("metrics")), config(), None)
+}
+
+const REPORT: &str = "mutation { reportIncident(input: { title: \"電子カルテ端末の暗号化\", kind: RANSOMWARE, discoveredAt: \"2026-11-20T07:30:00+09:00\", suspectedCyberAttack: true }) { id } }";
+
+async fn report(app: &TestApp) -> String {
+    let reply = app.gql(&app.fx.hospital_admin(&app.fx.tokyo), REPORT, json!({})).await;
+    reply.ok()["reportIncident"]["id"].as_str().expect("id").to_owned()
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+async fn owner(app: &TestApp) -> AsyncPgConnection {
+    AsyncPgConnection::establish(&app.db.owner_url).await.expect("owner")
+}
+
+/// A test app without the fixture's jobs (the Osaka incident's alert, a dead job).
+async fn quiet_app() -> TestApp {
+    let app = TestApp::new().await;
+    owner(&app).await.batch_execute("DELETE FROM jobs").await.expect("clear fixture jobs");
+    app
+}
+
+async fn count(app: &TestApp, sql: &str) -> i64 {
+    let row: Count = diesel::sql_query(sql).get_result(&mut owner(app).await).await.expect(sql);
+    row.n
+}
+
+#[tokio::test]
+async fn a_new_incident_reaches_prefecture_health_centre_and_ministry_once() {
+    let app = quiet_app().await;
+    let sink = SmtpSink::start().await;
+    let w = worker(&app, &sink);
+    let id = report(&app).await;
+    let ran = w.drain().await.expect("drain");
+    assert!(ran.iter().all(|r| *r == Ran::Done), "{ran:?}");
+    let mails = sink.received();
+    let mut to: Vec<String> = mails.iter().flat_map(|m| m.to.clone()).collect();
+    to.sort();
+    assert_eq!(
+        to,
+        vec!["mhlw@test.renkei.example", "東京-inspector@test.renkei.example", "東京-official@test.renkei.example"],
+        "the Tokyo official, the Tokyo health centre and the ministry; not Osaka"
+    );
+    let mail = &mails[0];
+    assert_eq!(mail.subject(), "【Renkei】新規インシデント報告: 東京市民病院（ランサムウェア）");
+    let body = mail.body();
+    assert!(body.contains("東京市民病院") && body.contains(&id) && body.contains("2026-11-20 07:30 (JST)"), "{body}");
+    assert!(mail.data.to_ascii_lowercase().contains("charset=utf-8"), "UTF-8 plain text: {}", mail.data);
+
+    // Running again, or the same mail job run again, sends nothing more.
+    assert!(w.drain().await.expect("drain").is_empty());
+    let mut conn = owner(&app).await;
+    conn.batch_execute("UPDATE jobs SET finished_at = NULL, locked_until = NULL WHERE kind = 'mail.send'")
+        .await
+        .expect("requeue");
+    w.drain().await.expect("drain");
+    assert_eq!(sink.received().len(), 3, "each message has a key and goes out once");
+}
+
+#[tokio::test]
+async fn people_can_switch_an_alert_off() {
+    let app = quiet_app().await;
+    let sink = SmtpSink::start().await;
+    let official =
+        Principal::new("東京-official".into(), renkei_core::Role::Prefecture, Some(app.fx.tokyo.office), Some(13))
+            .expect("p");
+    let set = "mutation { setAlertPreference(alert: \"incident_created\", enabled: false) { alert enabled } }";
+    let reply = app.gql(&official, set, json!({})).await;
+    assert!(
+        reply.ok()["setAlertPreference"]
+            .as_array()
+            .expect("prefs")
+            .contains(&json!({ "alert": "incident_created", "enabled": false }))
+    );
+    let bad = app
+        .gql(&official, "mutation { setAlertPreference(alert: \"everything\", enabled: false) { alert } }", json!({}))
+        .await;
+    assert_eq!(bad.code(), Some("BAD_USER_INPUT"));
+    let mine = app.gql(&official, "{ viewer { alertPreferences { alert enabled } } }", json!({})).await;
+    assert_eq!(mine.ok()["viewer"]["alertPreferences"].as_array().map(Vec::len), Some(4));
+
+    report(&app).await;
+    worker(&app, &sink).drain().await.expect("drain");
+    let to: Vec<String> = sink.received().iter().flat_map(|m| m.to.clone()).collect();
+    assert!(!to.contains(&"東京-official@test.renkei.example".to_owned()), "{to:?}");
+    assert_eq!(to.len(), 2);
+}
+
+#[tokio::test]
+async fn while_smtp_is_down_mail_waits_and_goes_out_once_after() {
+    let app = quiet_app().await;
+    let sink = SmtpSink::start().await;
+    sink.set_mode(Mode::Refuse);
+    let w = worker(&app, &sink);
+    report(&app).await;
+    let ran = w.drain().await.expect("drain");
+    assert_eq!(ran.iter().filter(|r| **r == Ran::Retry).count(), 3, "each mail failed and waits: {ran:?}");
+    assert!(sink.received().is_empty());
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) AS n FROM jobs WHERE kind = 'mail.send' AND run_at > now() AND last_error IS NOT NULL"
+        )
+        .await,
+        3
+    );
+
+    sink.set_mode(Mode::Accept);
+    // The retry is due later; bring it forward instead of waiting out the backoff.
+    owner(&app).await.batch_execute("UPDATE jobs SET run_at = now() WHERE finished_at IS NULL").await.expect("due");
+    w.drain().await.expect("drain");
+    assert_eq!(sink.received().len(), 3);
+    w.drain().await.expect("drain");
+    assert_eq!(sink.received().len(), 3);
+}
+
+#[tokio::test]
+async fn dead_jobs_are_kept_listed_and_retried() {
+    let app = quiet_app().await;
+    let sink = SmtpSink::start().await;
+    let mut conn = owner(&app).await;
+    conn.batch_execute(
+        "INSERT INTO jobs (kind, payload, max_attempts) VALUES ('alert.unknown', '{\"prefecture\": 27}', 1), ('alert.unknown', '{\"prefecture\": 13}', 1)",
+    )
+    .await
+    .expect("insert");
+    let ran = worker(&app, &sink).drain().await.expect("drain");
+    assert_eq!(ran, vec![Ran::Dead, Ran::Dead]);
+    let q = "{ deadJobs(first: 10) { id kind attempts lastError payload } }";
+    let national = app.gql(&app.fx.national(), q, json!({})).await;
+    assert_eq!(national.ok()["deadJobs"].as_array().map(Vec::len), Some(2));
+    let tokyo = app.gql(&app.fx.prefecture(&app.fx.tokyo), q, json!({})).await;
+    let jobs = tokyo.ok()["deadJobs"].as_array().expect("jobs").clone();
+    assert_eq!(jobs.len(), 1, "a prefecture sees its own");
+    assert!(jobs[0]["lastError"].as_str().unwrap_or_default().contains("unknown job kind"));
+    assert_eq!(app.gql(&app.fx.hospital_admin(&app.fx.tokyo), q, json!({})).await.code(), Some("FORBIDDEN"));
+
+    let osaka_job = national.ok()["deadJobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .find(|j| j["payload"].as_str().unwrap_or_default().contains("27"))
+        .cloned()
+        .expect("osaka job");
+    let retry = "mutation($id: String!) { retryJob(id: $id) { id attempts } }";
+    assert_eq!(
+        app.gql(&app.fx.prefecture(&app.fx.tokyo), retry, json!({ "id": osaka_job["id"] })).await.code(),
+        Some("NOT_FOUND")
+    );
+    let retried = app.gql(&app.fx.national(), retry, json!({ "id": osaka_job["id"] })).await;
+    assert_eq!(retried.ok()["retryJob"]["attempts"], 0);
+    assert_eq!(count(&app, "SELECT count(*) AS n FROM jobs WHERE dead_at IS NULL AND finished_at IS NULL").await, 1);
+}
+
+#[tokio::test]
+async fn periodic_scans_are_queued_once_per_period() {
+    let app = quiet_app().await;
+    let now = chrono::Utc::now();
+    for _ in 0..3 {
+        renkei_core::alerts::schedule(&app.state.db, now).await.expect("schedule");
+    }
+    assert_eq!(count(&app, "SELECT count(*) AS n FROM jobs WHERE kind = 'scan.incident_clocks'").await, 1);
+    // The coverage scan tells the ministry which regions lack a designated hospital.
+    let sink = SmtpSink::start().await;
+    worker(&app, &sink).drain().await.expect("drain");
+    let coverage: Vec<_> = sink.received().into_iter().filter(|m| m.subject().contains("重要インフラ")).collect();
+    assert_eq!(coverage.len(), 1);
+    assert_eq!(coverage[0].to, vec!["mhlw@test.renkei.example"]);
+    assert!(coverage[0].body().contains("関東") && coverage[0].body().contains("大阪府"), "{}", coverage[0].body());
+    // The clock scan found Osaka's overdue MHLW report and alerted.
+    assert!(sink.received().iter().any(|m| m.subject().contains("厚生労働省への報告")), "clock alerts went out");
+}
+
+fn spawn_worker(app: &TestApp, sink: &SmtpSink) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_renkei-worker"))
+        .env_clear()
+        .env("DATABASE_URL", &app.db.app_url)
+        .env("SMTP_URL", sink.url())
+        .env("WORKER_LEASE_SECONDS", "5")
+        .env("WORKER_POLL_MILLISECONDS", "100")
+        .env("WORKER_SHUTDOWN_GRACE_SECONDS", "1")
+        .env("WORKER_SCHEDULE", "false")
+        .env("WORKER_BIND_ADDRESS", "127.0.0.1:0")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn renkei-worker")
+}
+
+#[derive(QueryableByName)]
+struct Lock {
+    #[diesel(sql_type = Nullable<Text>)]
+    locked_by: Option<String>,
+}
+
+async fn wait_until_locked(app: &TestApp) {
+    for _ in 0..100 {
+        let row: Option<Lock> =
+            diesel::sql_query("SELECT locked_by FROM jobs WHERE kind = 'mail.send' AND locked_by IS NOT NULL LIMIT 1")
+                .get_result(&mut owner(app).await)
+                .await
+                .ok();
+        if row.and_then(|r| r.locked_by).is_some() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the worker never claimed a mail job");
+}
+
+/// Leaves exactly one mail job due, for a worker process to take.
+async fn one_mail_queued(app: &TestApp) {
+    // Only the Tokyo official keeps receiving (users are under RLS even for the owner).
+    owner(app)
+        .await
+        .batch_execute(
+            "BEGIN; SELECT set_config('renkei.role', 'national', true); \
+             UPDATE users SET active = false, deactivated_at = now() WHERE role IN ('national', 'health_centre'); COMMIT;",
+        )
+        .await
+        .expect("narrow");
+    report(app).await;
+    let mut conn = owner(app).await;
+    // The fan-out runs here; the mail it queues is held back until the other worker runs.
+    let sink = SmtpSink::start().await;
+    let w = worker(app, &sink);
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    assert_eq!(w.run_one(&rx).await.expect("fan out"), Some(Ran::Done));
+    assert_eq!(count(app, "SELECT count(*) AS n FROM jobs WHERE kind = 'mail.send' AND finished_at IS NULL").await, 1);
+    conn.batch_execute("SELECT 1").await.expect("alive");
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_job_leaves_it_to_another_which_sends_once() {
+    let app = quiet_app().await;
+    one_mail_queued(&app).await;
+    let sink = SmtpSink::start().await;
+    sink.set_mode(Mode::Stall(Duration::from_secs(60)));
+    let mut child = spawn_worker(&app, &sink);
+    wait_until_locked(&app).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    child.kill().expect("kill -9");
+    child.wait().expect("reap");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(sink.received().is_empty(), "the killed worker delivered nothing");
+
+    sink.set_mode(Mode::Accept);
+    let w = worker(&app, &sink);
+    // Until the lease runs out the job is still the dead worker's.
+    assert!(w.drain().await.expect("drain").is_empty());
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(w.drain().await.expect("drain"), vec![Ran::Done]);
+    assert_eq!(sink.received().len(), 1, "delivered exactly once");
+    assert_eq!(count(&app, "SELECT count(*) AS n FROM email_deliveries").await, 1);
+    assert_eq!(count(&app, "SELECT attempts::bigint AS n FROM jobs WHERE kind = 'mail.send'").await, 2);
+}
+
+#[tokio::test]
+async fn sigterm_releases_the_current_job() {
+    let app = quiet_app().await;
+    one_mail_queued(&app).await;
+    let sink = SmtpSink::start().await;
+    sink.set_mode(Mode::Stall(Duration::from_secs(60)));
+    let mut child = spawn_worker(&app, &sink);
+    wait_until_locked(&app).await;
+    Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().expect("kill -TERM");
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "the worker stops cleanly: {status:?}");
+    let released = "SELECT count(*) AS n FROM jobs WHERE kind = 'mail.send' AND locked_by IS NULL AND attempts = 0 AND finished_at IS NULL";
+    assert_eq!(count(&app, released).await, 1, "released, not left locked");
+    sink.set_mode(Mode::Accept);
+    assert_eq!(
+        worker(&app, &sink).drain().await.expect("drain"),
+        vec![Ran::Done],
+        "taken up at once, no lease to wait out"
+    );
+    assert_eq!(sink.received().len(), 1);
+}

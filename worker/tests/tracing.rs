@@ -1,0 +1,69 @@
+//! A request and the work it causes share one trace: the trace context travels in the job row,
+//! and the worker's `job.run` spans continue it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::test::TestRequest;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+use renkei_core::mail::Mailer;
+use renkei_core::metrics::Metrics;
+use renkei_tests::TestApp;
+use renkei_tests::smtp::SmtpSink;
+use renkei_worker::{Worker, WorkerConfig};
+use serde_json::json;
+use tracing_subscriber::layer::SubscriberExt;
+
+#[tokio::test]
+async fn the_mail_an_incident_causes_is_in_the_requests_trace() {
+    let app = TestApp::new().await;
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_subscriber::filter::LevelFilter::INFO)
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let trace_id = "0af7651916cd43dd8448eb211c80319c";
+    let token = app.token(&app.fx.hospital_admin(&app.fx.tokyo));
+    let query = "mutation { reportIncident(input: { title: \"不審な通信\", kind: MALWARE, discoveredAt: \"2026-11-20T07:30:00+09:00\", suspectedCyberAttack: true }) { id } }";
+    let reply = app
+        .send(
+            TestRequest::post()
+                .uri("/graphql")
+                .insert_header(("content-type", "application/json"))
+                .insert_header(("authorization", format!("Bearer {token}")))
+                .insert_header(("traceparent", format!("00-{trace_id}-b7ad6b7169203331-01")))
+                .set_payload(json!({ "query": query }).to_string()),
+        )
+        .await;
+    let incident = reply.ok()["reportIncident"]["id"].as_str().expect("id").to_owned();
+
+    let sink = SmtpSink::start().await;
+    let mailer = Mailer::smtp(&sink.url(), "Renkei <noreply@renkei.example>").expect("mailer");
+    let config = WorkerConfig {
+        poll: Duration::from_millis(100),
+        lease_seconds: 5,
+        shutdown_grace: Duration::from_secs(1),
+        schedule: false,
+    };
+    let worker = Worker::new(app.db.db(), mailer, Arc::new(Metrics::new("worker").expect("metrics")), config, None);
+    worker.drain().await.expect("drain");
+    assert!(sink.received().iter().any(|m| m.body().contains(&incident)), "the alert went out");
+
+    provider.force_flush().expect("flush");
+    let spans = exporter.get_finished_spans().expect("spans");
+    let ours: Vec<_> =
+        spans.iter().filter(|s| s.name == "job.run" && s.span_context.trace_id().to_string() == trace_id).collect();
+    let kinds: Vec<String> = ours
+        .iter()
+        .filter_map(|s| s.attributes.iter().find(|kv| kv.key.as_str() == "job.kind").map(|kv| kv.value.to_string()))
+        .collect();
+    assert!(kinds.contains(&"alert.incident_created".to_owned()), "{kinds:?}");
+    assert!(kinds.iter().filter(|k| *k == "mail.send").count() >= 3, "each mail joins the trace: {kinds:?}");
+    assert!(
+        ours.iter()
+            .all(|s| s.attributes.iter().any(|kv| kv.key.as_str() == "job.attempt" && kv.value.to_string() == "1"))
+    );
+}
