@@ -1,5 +1,5 @@
 //! Bad configuration stops the process at start, with a message that names the variable.
-#![allow(clippy::expect_used)] // a test that cannot run its subject should stop loudly
+#![allow(clippy::expect_used, clippy::unwrap_used)] // tests stop loudly on what they cannot set up
 
 use std::process::Command;
 

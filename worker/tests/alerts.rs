@@ -1,6 +1,7 @@
 //! The worker against real PostgreSQL, Redis and an SMTP server on loopback: alerts reach the
 //! right people once, mail waits while SMTP is down, a killed worker's job is done once, a
 //! stopping worker releases its job, and dead jobs can be retried.
+#![allow(clippy::expect_used, clippy::unwrap_used)] // tests stop loudly on what they cannot set up
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;

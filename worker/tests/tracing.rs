@@ -1,5 +1,6 @@
 //! A request and the work it causes share one trace: the trace context travels in the job row,
 //! and the worker's `job.run` spans continue it.
+#![allow(clippy::expect_used, clippy::unwrap_used)] // tests stop loudly on what they cannot set up
 
 use std::sync::Arc;
 use std::time::Duration;
