@@ -605,3 +605,57 @@ pub async fn graphiql(state: web::Data<AppState>) -> HttpResponse {
         ))
         .body(juniper::http::graphiql::graphiql_source("/graphql", None))
 }
+
+/// `GET /bundles/{id}`: the ZIP of a ready reporting bundle the caller may see (the ministry
+/// any, a prefecture official their own). Every download is audited.
+pub async fn download_bundle(req: HttpRequest, path: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
+    let rid = request_id(&req);
+    let principal = match admit(&req, &state, Answer::Json, &rid).await {
+        Ok(p) => p,
+        Err(res) => return res,
+    };
+    let Ok(id) = uuid::Uuid::parse_str(&path) else {
+        return errors(StatusCode::BAD_REQUEST, Answer::Json, &rid, "BAD_USER_INPUT", "not a bundle id");
+    };
+    let allowed = principal.require(&[renkei_core::Role::National, renkei_core::Role::Prefecture], "download bundles");
+    let found = match allowed {
+        Err(e) => Err(e),
+        Ok(()) => state.db.run(&principal, move |c| Box::pin(renkei_core::bundles::content(c, id))).await,
+    };
+    let (outcome, response) = match found {
+        Ok(Some((bundle, bytes))) => {
+            let scope = bundle.prefecture_code.map_or_else(|| "national".to_owned(), |p| format!("{p:02}"));
+            let name = format!("renkei-{scope}-fy{}.zip", bundle.fiscal_year);
+            let res = HttpResponse::Ok()
+                .content_type("application/zip")
+                .insert_header(("content-disposition", format!("attachment; filename=\"{name}\"")))
+                .insert_header(("x-request-id", rid.clone()))
+                .body(bytes);
+            ("ok".to_owned(), res)
+        }
+        Ok(None) => (
+            "NOT_FOUND".to_owned(),
+            errors(StatusCode::NOT_FOUND, Answer::Json, &rid, "NOT_FOUND", "bundle not found or not ready"),
+        ),
+        Err(e) if e.code == ErrorCode::Forbidden => {
+            (e.code.as_str().to_owned(), errors(StatusCode::FORBIDDEN, Answer::Json, &rid, e.code.as_str(), &e.message))
+        }
+        Err(e) => {
+            tracing::error!(request_id = %rid, detail = %e.detail(), "bundle.download_failed");
+            (
+                e.code.as_str().to_owned(),
+                errors(StatusCode::SERVICE_UNAVAILABLE, Answer::Json, &rid, e.code.as_str(), &e.message),
+            )
+        }
+    };
+    let action = audit::Action {
+        operation: "downloadBundle".into(),
+        targets: vec![id.to_string()],
+        outcome,
+        request_id: rid.clone(),
+    };
+    if let Err(e) = audit::record(&state.db, &principal, vec![action]).await {
+        tracing::error!(request_id = %rid, detail = %e.detail(), "audit.record_failed");
+    }
+    response
+}

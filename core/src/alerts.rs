@@ -346,6 +346,21 @@ pub async fn run(db: &Db, mailer: &Mailer, job: &Job) -> anyhow::Result<()> {
             .await
             .map(|_| ())
             .map_err(detail),
+        "bundle.build" => {
+            let id = job.payload["bundle_id"]
+                .as_str()
+                .and_then(|s| s.parse::<Uuid>().ok())
+                .ok_or_else(|| anyhow::anyhow!("bundle.build without a bundle_id"))?;
+            crate::bundles::build_and_store(db, id).await.map_err(detail)
+        }
+        "bundle.scheduled" => {
+            let fy = job.payload["fiscal_year"].as_i64().unwrap_or_default() as i32;
+            db.run(&system, move |c| {
+                Box::pin(async move { crate::bundles::request(c, &Principal::system(), fy, None).await.map(|_| ()) })
+            })
+            .await
+            .map_err(detail)
+        }
         "maintenance.clean_jobs" => {
             db.run(&system, |c| Box::pin(jobs::clean_finished(c, 30))).await.map(|_| ()).map_err(detail)
         }

@@ -257,3 +257,19 @@ diesel::table! {
         sent_at -> Timestamptz,
     }
 }
+
+diesel::table! {
+    bundles (id) {
+        id -> Uuid,
+        prefecture_code -> Nullable<Int2>,
+        fiscal_year -> Int2,
+        status -> Text,
+        requested_by -> Text,
+        created_at -> Timestamptz,
+        ready_at -> Nullable<Timestamptz>,
+        sha256 -> Nullable<Text>,
+        size_bytes -> Nullable<Int4>,
+        content -> Nullable<Bytea>,
+        error -> Nullable<Text>,
+    }
+}

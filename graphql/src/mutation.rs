@@ -11,6 +11,7 @@ use renkei_core::{Error, Principal, Role};
 use crate::Context;
 use crate::error::ApiResult;
 use crate::ids::parse_id;
+use crate::types::bundle::ReportingBundle;
 use crate::types::designation::Designation;
 use crate::types::enums::{IncidentPhase, NotificationRecipient, ReportKind};
 use crate::types::incident::{
@@ -356,6 +357,23 @@ impl Mutation {
         let r =
             ctx.run(move |c| Box::pin(async move { incidents::set_preparedness(c, &p, no, done, note).await })).await?;
         Ok(RansomwarePreparedness::from(r))
+    }
+
+    /// Asks for a reporting bundle for a fiscal year: national (the ministry) or for one
+    /// prefecture (the ministry, or that prefecture's official). The worker builds it and
+    /// e-mails the requester.
+    async fn request_reporting_bundle(
+        ctx: &Context,
+        fiscal_year: i32,
+        prefecture: Option<i32>,
+    ) -> ApiResult<ReportingBundle> {
+        let prefecture =
+            prefecture.map(|p| ctx.geography.require_prefecture("prefecture", p).map(|p| p.code)).transpose()?;
+        let p = ctx.principal.clone();
+        let bundle = ctx
+            .run(move |c| Box::pin(async move { renkei_core::bundles::request(c, &p, fiscal_year, prefecture).await }))
+            .await?;
+        Ok(ReportingBundle::from(bundle))
     }
 
     /// Puts a dead job back in the queue (the ministry, or a prefecture for its own jobs).

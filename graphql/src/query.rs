@@ -11,6 +11,7 @@ use crate::connection::PageInfo;
 use crate::error::ApiResult;
 use crate::ids::{decode_cursor, encode_cursor, page_size, parse_id};
 use crate::types::audit::{AuditEntry, AuditEntryConnection, AuditEntryEdge};
+use crate::types::bundle::ReportingBundle;
 use crate::types::enums::IncidentGroupBy;
 use crate::types::geography::{Prefecture, Region};
 use crate::types::incident::{
@@ -252,6 +253,14 @@ impl Query {
             .run(move |c| Box::pin(async move { renkei_core::jobs::dead(c, prefecture, first, None).await }))
             .await?;
         Ok(rows.into_iter().map(DeadJob::from).collect())
+    }
+
+    /// Reporting bundles, newest first: the ministry sees all, a prefecture official their own.
+    async fn reporting_bundles(ctx: &Context, first: i32) -> ApiResult<Vec<ReportingBundle>> {
+        ctx.principal.require(&[Role::National, Role::Prefecture], "list reporting bundles")?;
+        let first = page_size(first)?;
+        let rows = ctx.run(move |c| Box::pin(renkei_core::bundles::list(c, first))).await?;
+        Ok(rows.into_iter().map(ReportingBundle::from).collect())
     }
 
     /// One organisation, if it exists and the caller may see it.

@@ -32,6 +32,8 @@ pub struct Fixture {
     /// A dead job about Osaka, and a marker string that only its payload carries.
     pub osaka_dead_job: i64,
     pub osaka_dead_job_marker: String,
+    /// A reporting bundle of Osaka's.
+    pub osaka_bundle: Uuid,
 }
 
 fn new_org(kind: K, name: &str, prefecture: i16) -> NewOrganisation {
@@ -164,6 +166,27 @@ async fn incident(db: &Db, t: &Tenant) -> (Uuid, Uuid) {
     .unwrap_or_else(|e| panic!("fixture incident: {e} {}", e.detail()))
 }
 
+async fn bundle(db: &Db, prefecture: i16) -> Uuid {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    use renkei_core::schema::bundles;
+    db.run(&Principal::system(), move |c| {
+        Box::pin(async move {
+            Ok(diesel::insert_into(bundles::table)
+                .values((
+                    bundles::prefecture_code.eq(prefecture),
+                    bundles::fiscal_year.eq(2025i16),
+                    bundles::requested_by.eq("fixture"),
+                ))
+                .returning(bundles::id)
+                .get_result::<Uuid>(c)
+                .await?)
+        })
+    })
+    .await
+    .unwrap_or_else(|e| panic!("fixture bundle: {e} {}", e.detail()))
+}
+
 async fn dead_job(db: &Db, prefecture: i16, marker: &str) -> i64 {
     use diesel::prelude::*;
     use diesel_async::RunQueryDsl;
@@ -199,6 +222,7 @@ impl Fixture {
         let (osaka_incident, osaka_task) = incident(db, &osaka).await;
         let osaka_dead_job_marker = format!("osaka-dead-job-{}", Uuid::new_v4());
         let osaka_dead_job = dead_job(db, 27, &osaka_dead_job_marker).await;
+        let osaka_bundle = bundle(db, 27).await;
         Self {
             ministry,
             tokyo,
@@ -209,6 +233,7 @@ impl Fixture {
             osaka_task,
             osaka_dead_job,
             osaka_dead_job_marker,
+            osaka_bundle,
         }
     }
 

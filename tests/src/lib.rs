@@ -51,7 +51,10 @@ fn migrations_fingerprint() -> String {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     // The embedded list too: a binary built before a migration was added must not reuse a
     // template named after the files alone.
-    let embedded = renkei_migrations::versions().unwrap_or_default().join(",");
+    let embedded = renkei_migrations::versions().unwrap_or_default();
+    let on_disk = std::fs::read_dir(&dir).map(|d| d.flatten().count()).unwrap_or_default();
+    assert_eq!(embedded.len(), on_disk, "the migrations crate is stale: rebuild it (touch migrations/src/lib.rs)");
+    let embedded = embedded.join(",");
     for f in files {
         for b in f.to_string_lossy().bytes().chain(std::fs::read(&f).unwrap_or_default()).chain(embedded.bytes()) {
             hash ^= u64::from(b);
@@ -350,7 +353,8 @@ impl TestApp {
                            (SELECT string_agg(t::text, '|' ORDER BY t.id) FROM incident_events t), \
                            (SELECT string_agg(t::text, '|' ORDER BY t.incident_id, t.recipient) FROM incident_notifications t), \
                            (SELECT string_agg(t::text, '|' ORDER BY t.id) FROM incident_tasks t), \
-                           (SELECT string_agg(t::text, '|' ORDER BY t.hospital_id, t.point_no) FROM ransomware_preparedness t))) AS digest",
+                           (SELECT string_agg(t::text, '|' ORDER BY t.hospital_id, t.point_no) FROM ransomware_preparedness t), \
+                           (SELECT string_agg(concat_ws(',', t.id, t.prefecture_code, t.status), '|' ORDER BY t.id) FROM bundles t))) AS digest",
                     )
                     .get_result(c)
                     .await?;

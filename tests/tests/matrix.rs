@@ -162,6 +162,12 @@ fn rule(field: &str) -> Option<Case> {
         "setRansomwarePreparedness" => {
             case("mutation { setRansomwarePreparedness(point: 1, done: true) { pointNo } }", |_| json!({}), OwnTenant)
         }
+        "reportingBundles" => case("{ reportingBundles(first: 50) { id prefecture } }", |_| json!({}), Hidden),
+        "requestReportingBundle" => case(
+            "mutation($fy: Int!) { requestReportingBundle(fiscalYear: $fy, prefecture: 27) { id } }",
+            |_| json!({ "fy": renkei_core::bundles::fiscal_year_of(chrono::Utc::now().date_naive()) }),
+            Refused,
+        ),
         "deadJobs" => case("{ deadJobs(first: 50) { id payload } }", |_| json!({}), Hidden),
         "retryJob" => case(
             "mutation($id: String!) { retryJob(id: $id) { id } }",
@@ -205,6 +211,7 @@ fn osaka_ids(fx: &Fixture) -> Vec<String> {
     .map(ToString::to_string)
     .collect();
     ids.push(fx.osaka_dead_job_marker.clone());
+    ids.push(fx.osaka_bundle.to_string());
     ids
 }
 

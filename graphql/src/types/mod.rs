@@ -1,6 +1,7 @@
 //! The object, enum and input types of the schema.
 
 pub mod audit;
+pub mod bundle;
 pub mod designation;
 pub mod enums;
 pub mod geography;

@@ -1,0 +1,183 @@
+//! Reporting bundles: requested, built by the worker, stored, downloaded by those allowed, the
+//! same bytes for the same data, and every download audited.
+#![allow(clippy::expect_used, clippy::unwrap_used)] // tests stop loudly on what they cannot set up
+
+use std::io::Read;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::test::TestRequest;
+use renkei_core::mail::Mailer;
+use renkei_core::metrics::Metrics;
+use renkei_core::{Principal, Role};
+use renkei_tests::TestApp;
+use renkei_tests::smtp::SmtpSink;
+use renkei_worker::{Worker, WorkerConfig};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+fn unzip(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("a zip");
+    (0..archive.len())
+        .map(|i| {
+            let mut f = archive.by_index(i).expect("entry");
+            let mut content = Vec::new();
+            f.read_to_end(&mut content).expect("read");
+            (f.name().expect("entry name").to_string(), content)
+        })
+        .collect()
+}
+
+fn this_fiscal_year() -> i32 {
+    renkei_core::bundles::fiscal_year_of(renkei_core::incidents::clocks::day_of(chrono::Utc::now()))
+}
+
+#[tokio::test]
+async fn a_prefecture_bundle_is_built_downloaded_and_audited() {
+    let app = TestApp::new().await;
+    let sink = SmtpSink::start().await;
+    let mailer = Mailer::smtp(&sink.url(), "Renkei <noreply@renkei.example>").expect("mailer");
+    let config = WorkerConfig {
+        poll: Duration::from_millis(100),
+        lease_seconds: 5,
+        shutdown_grace: Duration::from_secs(1),
+        schedule: false,
+    };
+    let worker = Worker::new(app.db.db(), mailer, Arc::new(Metrics::new("worker").expect("metrics")), config, None);
+    worker.drain().await.expect("settle the fixture's jobs");
+    // A Tokyo incident this fiscal year, besides the fixture's Osaka one.
+    let admin = app.fx.hospital_admin(&app.fx.tokyo);
+    let discovered = (chrono::Utc::now() - chrono::Duration::hours(3)).to_rfc3339();
+    let q = format!(
+        "mutation {{ reportIncident(input: {{ title: \"不審な通信\", kind: MALWARE, discoveredAt: \"{discovered}\", suspectedCyberAttack: true }}) {{ id }} }}"
+    );
+    let tokyo_incident = app.gql(&admin, &q, json!({})).await.ok()["reportIncident"]["id"].as_str().unwrap().to_owned();
+
+    let official =
+        Principal::new("東京-official".into(), Role::Prefecture, Some(app.fx.tokyo.office), Some(13)).unwrap();
+    let fy = this_fiscal_year();
+    let request =
+        "mutation($fy: Int!, $p: Int) { requestReportingBundle(fiscalYear: $fy, prefecture: $p) { id status } }";
+    assert_eq!(app.gql(&official, request, json!({ "fy": fy, "p": 27 })).await.code(), Some("FORBIDDEN"));
+    assert_eq!(
+        app.gql(&official, request, json!({ "fy": fy, "p": null })).await.code(),
+        Some("FORBIDDEN"),
+        "not the national one"
+    );
+    assert_eq!(app.gql(&official, request, json!({ "fy": 1999, "p": 13 })).await.code(), Some("BAD_USER_INPUT"));
+    let reply = app.gql(&official, request, json!({ "fy": fy, "p": 13 })).await;
+    assert_eq!(reply.ok()["requestReportingBundle"]["status"], "queued");
+    let id = reply.ok()["requestReportingBundle"]["id"].as_str().unwrap().to_owned();
+
+    worker.drain().await.expect("build");
+    let list = app
+        .gql(&official, "{ reportingBundles(first: 10) { id status sha256 sizeBytes downloadPath } }", json!({}))
+        .await;
+    let bundle = list.ok()["reportingBundles"][0].clone();
+    assert_eq!(bundle["status"], "ready");
+    assert_eq!(bundle["downloadPath"], format!("/bundles/{id}"));
+    assert!(
+        sink.received()
+            .iter()
+            .any(|m| m.to == vec!["東京-official@test.renkei.example".to_owned()]
+                && m.subject().contains("報告バンドル"))
+    );
+
+    let get = |who: Option<&Principal>| {
+        let mut req = TestRequest::get().uri(&format!("/bundles/{id}"));
+        if let Some(p) = who {
+            req = req.insert_header(("authorization", format!("Bearer {}", app.token(p))));
+        }
+        req
+    };
+    let token = app.token(&official);
+    let app_service = actix_web::test::init_service(
+        actix_web::App::new()
+            .app_data(actix_web::web::Data::new(app.state.clone()))
+            .configure(|cfg| renkei_api::routes(cfg, &app.http)),
+    )
+    .await;
+    let res = actix_web::test::call_service(
+        &app_service,
+        TestRequest::get()
+            .uri(&format!("/bundles/{id}"))
+            .insert_header(("authorization", format!("Bearer {token}")))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers().get("content-type").unwrap(), "application/zip");
+    let bytes = actix_web::test::read_body(res).await;
+    assert_eq!(format!("{:x}", Sha256::digest(&bytes)), bundle["sha256"].as_str().unwrap());
+
+    let files = unzip(&bytes);
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        vec!["manifest.json", "hospitals_by_bed_band.csv", "incidents.csv", "incident_statistics.csv", "summary.html"]
+    );
+    let manifest: Value = serde_json::from_slice(&files[0].1).unwrap();
+    assert_eq!(manifest["scope"], "prefecture");
+    assert_eq!(manifest["prefecture"], 13);
+    for (entry, (name, content)) in manifest["files"].as_array().unwrap().iter().zip(&files[1..]) {
+        assert_eq!(entry["name"], name.as_str());
+        assert_eq!(entry["sha256"], format!("{:x}", Sha256::digest(content)), "{name}");
+        assert_eq!(entry["bytes"], content.len());
+    }
+    let incidents = String::from_utf8(files[2].1.clone()).unwrap();
+    assert!(incidents.starts_with('\u{feff}'), "UTF-8 with BOM for Excel");
+    assert!(incidents.contains("\r\n"));
+    assert!(incidents.contains(&tokyo_incident), "{incidents}");
+    assert!(!incidents.contains(&app.fx.osaka_incident.to_string()), "Osaka's incident stays out of Tokyo's bundle");
+    assert_eq!(manifest["files"][1]["rows"], 1, "one incident row");
+    let summary = String::from_utf8(files[4].1.clone()).unwrap();
+    assert!(summary.contains("<svg") && summary.contains("東京都"), "{summary}");
+
+    // Others may not have it.
+    for (who, status) in
+        [(Some(app.fx.prefecture(&app.fx.osaka)), 404), (Some(app.fx.hospital_admin(&app.fx.tokyo)), 403), (None, 401)]
+    {
+        let res = actix_web::test::call_service(&app_service, get(who.as_ref()).to_request()).await;
+        assert_eq!(res.status().as_u16(), status, "{:?}", who.map(|p| p.role));
+    }
+    let trail = app
+        .gql(
+            &app.fx.national(),
+            "{ auditTrail(first: 10) { edges { node { operation outcome targetIds } } } }",
+            json!({}),
+        )
+        .await;
+    let downloads: Vec<Value> = trail.ok()["auditTrail"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["node"]["operation"] == "downloadBundle")
+        .map(|e| e["node"]["outcome"].clone())
+        .collect();
+    assert_eq!(
+        downloads,
+        vec![json!("FORBIDDEN"), json!("NOT_FOUND"), json!("ok")],
+        "every download attempt with a token is audited"
+    );
+}
+
+#[tokio::test]
+async fn the_same_data_gives_the_same_bytes() {
+    let app = TestApp::new().await;
+    let fy = this_fiscal_year();
+    let build = || async {
+        app.state
+            .db
+            .run(&Principal::system(), move |c| Box::pin(renkei_core::bundles::build(c, fy, None)))
+            .await
+            .expect("build")
+    };
+    let first = build().await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(first, build().await, "byte-identical");
+    let files = unzip(&first);
+    let manifest: Value = serde_json::from_slice(&files[0].1).unwrap();
+    assert_eq!(manifest["scope"], "national");
+    let incidents = String::from_utf8(files[2].1.clone()).unwrap();
+    assert!(incidents.contains(&app.fx.osaka_incident.to_string()), "the national bundle has every incident");
+}
