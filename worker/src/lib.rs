@@ -105,7 +105,8 @@ impl Worker {
         tokio::pin!(work);
         let result = tokio::select! {
             r = &mut work => Some(r),
-            _ = shutdown.wait_for(|stop| *stop) => {
+            // The guard `wait_for` returns is dropped at once: it must not live across an await.
+            () = async { drop(shutdown.wait_for(|stop| *stop).await) } => {
                 // Asked to stop: let the job finish if it can within the grace period.
                 tokio::time::timeout(self.config.shutdown_grace, &mut work).await.ok()
             }
@@ -193,7 +194,11 @@ impl Worker {
         self.listen();
         let mut last_schedule: Option<Instant> = None;
         let mut last_depth = Instant::now() - Duration::from_secs(60);
-        while !*shutdown.borrow() {
+        loop {
+            let stopping = *shutdown.borrow();
+            if stopping {
+                break;
+            }
             if self.config.schedule && last_schedule.is_none_or(|t| t.elapsed() >= Duration::from_secs(30)) {
                 if let Err(e) = alerts::schedule(&self.db, chrono::Utc::now()).await {
                     tracing::warn!(error = %e, detail = %e.detail(), "worker.schedule_failed");

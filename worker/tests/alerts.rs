@@ -313,3 +313,85 @@ async fn sigterm_releases_the_current_job() {
     );
     assert_eq!(sink.received().len(), 1);
 }
+
+#[tokio::test]
+async fn two_workers_racing_on_a_thousand_jobs_run_each_once() {
+    let app = quiet_app().await;
+    let sink = SmtpSink::start().await;
+    let mut conn = owner(&app).await;
+    conn.batch_execute(
+        "INSERT INTO jobs (kind, payload, dedup_key) \
+         SELECT 'mail.send', json_build_object('to', 'race' || n || '@test.renkei.example', 'subject', 'race ' || n, \
+                'body', '同時実行テスト', 'key', 'race-' || n), 'race-' || n FROM generate_series(1, 200) n; \
+         INSERT INTO jobs (kind) SELECT 'maintenance.clean_jobs' FROM generate_series(1, 800);",
+    )
+    .await
+    .expect("queue");
+    let (a, b) = (worker(&app, &sink), worker(&app, &sink));
+    let (ran_a, ran_b) = tokio::join!(a.drain(), b.drain());
+    let (ran_a, ran_b) = (ran_a.expect("a"), ran_b.expect("b"));
+    assert_eq!(ran_a.len() + ran_b.len(), 1000, "{} + {}", ran_a.len(), ran_b.len());
+    assert!(ran_a.iter().chain(&ran_b).all(|r| *r == Ran::Done));
+    assert!(!ran_a.is_empty() && !ran_b.is_empty(), "both workers took part");
+    assert_eq!(
+        count(&app, "SELECT count(*) AS n FROM jobs WHERE finished_at IS NOT NULL AND attempts = 1").await,
+        1000,
+        "each claimed once"
+    );
+    let received = sink.received();
+    assert_eq!(received.len(), 200);
+    let distinct: std::collections::BTreeSet<String> = received.iter().flat_map(|m| m.to.clone()).collect();
+    assert_eq!(distinct.len(), 200, "no mail twice");
+}
+
+#[tokio::test]
+async fn without_redis_jobs_still_run_and_with_it_they_run_at_once() {
+    let sink = SmtpSink::start().await;
+    for (redis_url, poll) in [("redis://127.0.0.1:1", Duration::from_millis(200)), ("", Duration::from_secs(30))] {
+        let options = renkei_tests::Options {
+            redis_url: (!redis_url.is_empty()).then(|| redis_url.to_owned()),
+            ..renkei_tests::Options::default()
+        };
+        let app = renkei_tests::TestApp::with(options).await;
+        owner(&app).await.batch_execute("DELETE FROM jobs").await.expect("clear");
+        let redis = app.state.redis.clone();
+        let mailer = Mailer::smtp(&sink.url(), "Renkei <noreply@renkei.example>").expect("mailer");
+        let config = WorkerConfig { poll, lease_seconds: 5, shutdown_grace: Duration::from_secs(1), schedule: false };
+        let w = Arc::new(Worker::new(
+            app.db.db(),
+            mailer,
+            Arc::new(Metrics::new("worker").expect("metrics")),
+            config,
+            redis,
+        ));
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let running = tokio::spawn({
+            let w = w.clone();
+            async move { w.run(stopped).await }
+        });
+        // Let the worker settle into waiting (and, with Redis, subscribe).
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        report(&app).await;
+        let mut done = false;
+        for _ in 0..40 {
+            if count(
+                &app,
+                "SELECT count(*) AS n FROM jobs WHERE kind = 'alert.incident_created' AND finished_at IS NOT NULL",
+            )
+            .await
+                == 1
+            {
+                done = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let _ = stop.send(true);
+        running.await.expect("join").expect("worker");
+        assert!(
+            done,
+            "the job ran within 4 s ({})",
+            if redis_url.is_empty() { "woken through Redis, not the 30 s poll" } else { "Redis down: polling" }
+        );
+    }
+}
