@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 FUZZ_SECONDS=${FUZZ_SECONDS:-50}
-VENV=${RENKEI_VENV:-$HOME/.cache/renkei/venv}
+source scripts/lib.sh
 BIN=${CARGO_TARGET_DIR:-$HOME/.cache/renkei/target}/debug
 log() { printf '==> [%3ds] %s\n' "$SECONDS" "$*" >&2; }
 
@@ -30,28 +30,7 @@ if [ ! -x "$BIN/renkei-api" ]; then
 fi
 
 # --- Python: the same venv as scripts/helm-test.sh ----------------------------------------------
-apt_install() {
-  if ! command -v apt-get >/dev/null; then
-    echo "cannot install $*: no apt-get on this machine; install it yourself" >&2
-    exit 1
-  fi
-  log "installing $* from the distribution's packages"
-  local sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
-}
-command -v python3 >/dev/null || apt_install python3
-if ! "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
-  log "creating the Python virtualenv $VENV"
-  mkdir -p "$(dirname "$VENV")"
-  if ! python3 -m venv --clear "$VENV" >/dev/null 2>&1; then
-    apt_install python3-venv
-    python3 -m venv --clear "$VENV"
-  fi
-fi
-"$VENV/bin/python" -m pip install -q --disable-pip-version-check -r tests/fuzz/requirements.txt
-export PYTHONDONTWRITEBYTECODE=1
+python_venv tests/fuzz/requirements.txt
 
 # --- A throw-away database --------------------------------------------------------------------
 # Leftovers of runs that were killed go first; a database still in use (another run) stays.

@@ -11,19 +11,7 @@ PGPORT_NUM=${RENKEI_PG_PORT:-5432}
 REDIS_PORT=${RENKEI_REDIS_PORT:-6379}
 PASSWORD=${RENKEI_DB_PASSWORD:-renkei}
 
-log() { printf '==> %s\n' "$*" >&2; }
-
-apt_install() {
-  if ! command -v apt-get >/dev/null; then
-    echo "cannot install $*: no apt-get on this machine; install it yourself" >&2
-    exit 1
-  fi
-  log "installing $* from the distribution's packages"
-  local sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
-}
+source scripts/lib.sh
 
 pg_answers() { command -v pg_isready >/dev/null && pg_isready -q -h "$PGHOST_ADDR" -p "$PGPORT_NUM"; }
 

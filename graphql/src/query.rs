@@ -70,12 +70,7 @@ impl Query {
             .map(|o| OrganisationEdge { cursor: encode_cursor(&o.name, o.id), node: Organisation(o) })
             .collect();
         Ok(OrganisationConnection {
-            page_info: PageInfo {
-                has_next_page: more,
-                has_previous_page: false,
-                start_cursor: edges.first().map(|e| e.cursor.clone()),
-                end_cursor: edges.last().map(|e| e.cursor.clone()),
-            },
+            page_info: PageInfo::forward(edges.iter().map(|e| &e.cursor), more),
             edges,
             filter,
         })
@@ -101,15 +96,7 @@ impl Query {
                 node: AuditEntry(e),
             })
             .collect();
-        Ok(AuditEntryConnection {
-            page_info: PageInfo {
-                has_next_page: more,
-                has_previous_page: false,
-                start_cursor: edges.first().map(|e| e.cursor.clone()),
-                end_cursor: edges.last().map(|e| e.cursor.clone()),
-            },
-            edges,
-        })
+        Ok(AuditEntryConnection { page_info: PageInfo::forward(edges.iter().map(|e| &e.cursor), more), edges })
     }
 
     /// Incidents the caller may see, newest first: a hospital its own, a health centre its
@@ -152,15 +139,7 @@ impl Query {
             .into_iter()
             .map(|i| IncidentEdge { cursor: encode_cursor(&i.discovered_at.to_rfc3339(), i.id), node: Incident(i) })
             .collect();
-        Ok(IncidentConnection {
-            page_info: PageInfo {
-                has_next_page: more,
-                has_previous_page: false,
-                start_cursor: edges.first().map(|e| e.cursor.clone()),
-                end_cursor: edges.last().map(|e| e.cursor.clone()),
-            },
-            edges,
-        })
+        Ok(IncidentConnection { page_info: PageInfo::forward(edges.iter().map(|e| &e.cursor), more), edges })
     }
 
     /// One incident, if the caller may see it.

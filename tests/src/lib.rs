@@ -3,6 +3,7 @@
 
 pub mod fixture;
 pub mod smtp;
+pub mod trace;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

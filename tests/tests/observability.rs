@@ -2,25 +2,15 @@
 //! Prometheus endpoint.
 
 use actix_web::test::TestRequest;
-use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+use opentelemetry_sdk::trace::SpanData;
 use renkei_tests::TestApp;
+use renkei_tests::trace::{Capture, attr};
 use serde_json::json;
-use tracing_subscriber::layer::SubscriberExt;
-
-fn attr(span: &SpanData, key: &str) -> Option<String> {
-    span.attributes.iter().find(|kv| kv.key.as_str() == key).map(|kv| kv.value.to_string())
-}
 
 #[tokio::test]
 async fn a_request_continues_the_callers_trace_with_named_spans() {
     let app = TestApp::new().await;
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
-    let subscriber = tracing_subscriber::registry()
-        .with(tracing_subscriber::filter::LevelFilter::INFO)
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let capture = Capture::start();
 
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let token = app.token(&app.fx.prefecture(&app.fx.tokyo));
@@ -35,8 +25,7 @@ async fn a_request_continues_the_callers_trace_with_named_spans() {
         )
         .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    provider.force_flush().expect("flush");
-    let spans = exporter.get_finished_spans().expect("spans");
+    let spans = capture.spans();
 
     let names: Vec<String> = spans
         .iter()

@@ -6,25 +6,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::test::TestRequest;
-use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
 use renkei_core::mail::Mailer;
 use renkei_core::metrics::Metrics;
 use renkei_tests::TestApp;
 use renkei_tests::smtp::SmtpSink;
+use renkei_tests::trace::{Capture, attr};
 use renkei_worker::{Worker, WorkerConfig};
 use serde_json::json;
-use tracing_subscriber::layer::SubscriberExt;
 
 #[tokio::test]
 async fn the_mail_an_incident_causes_is_in_the_requests_trace() {
     let app = TestApp::new().await;
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
-    let subscriber = tracing_subscriber::registry()
-        .with(tracing_subscriber::filter::LevelFilter::INFO)
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let capture = Capture::start();
 
     let trace_id = "0af7651916cd43dd8448eb211c80319c";
     let token = app.token(&app.fx.hospital_admin(&app.fx.tokyo));
@@ -53,14 +46,10 @@ async fn the_mail_an_incident_causes_is_in_the_requests_trace() {
     worker.drain().await.expect("drain");
     assert!(sink.received().iter().any(|m| m.body().contains(&incident)), "the alert went out");
 
-    provider.force_flush().expect("flush");
-    let spans = exporter.get_finished_spans().expect("spans");
+    let spans = capture.spans();
     let ours: Vec<_> =
         spans.iter().filter(|s| s.name == "job.run" && s.span_context.trace_id().to_string() == trace_id).collect();
-    let kinds: Vec<String> = ours
-        .iter()
-        .filter_map(|s| s.attributes.iter().find(|kv| kv.key.as_str() == "job.kind").map(|kv| kv.value.to_string()))
-        .collect();
+    let kinds: Vec<String> = ours.iter().filter_map(|s| attr(s, "job.kind")).collect();
     assert!(kinds.contains(&"alert.incident_created".to_owned()), "{kinds:?}");
     assert!(kinds.iter().filter(|k| *k == "mail.send").count() >= 3, "each mail joins the trace: {kinds:?}");
     assert!(

@@ -103,15 +103,7 @@ impl Organisation {
             .into_iter()
             .map(|u| UserEdge { cursor: encode_cursor(&u.display_name, u.id), node: User(u) })
             .collect();
-        Ok(UserConnection {
-            page_info: PageInfo {
-                has_next_page: more,
-                has_previous_page: false,
-                start_cursor: edges.first().map(|e| e.cursor.clone()),
-                end_cursor: edges.last().map(|e| e.cursor.clone()),
-            },
-            edges,
-        })
+        Ok(UserConnection { page_info: PageInfo::forward(edges.iter().map(|e| &e.cursor), more), edges })
     }
     /// Vendors this hospital or clinic has linked.
     async fn vendors(&self, ctx: &Context) -> ApiResult<Vec<Organisation>> {
