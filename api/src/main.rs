@@ -34,11 +34,24 @@ enum Command {
     Token(TokenArgs),
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// Checklist catalogs.
+    Catalog {
+        #[command(subcommand)]
+        what: CatalogCommand,
+    },
     /// The audit log.
     Audit {
         #[command(subcommand)]
         what: AuditCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum CatalogCommand {
+    /// Load a catalog from a JSON file: {"fiscal_year", "form", "title", "items": [{"code",
+    /// "section_ja", "section_en", "text_ja", "text_en", "answer_type", "choices", "status",
+    /// "note", "kpi"}]}.
+    Import { file: std::path::PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -103,6 +116,22 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token(args) => token(args).await,
+        Command::Catalog { what: CatalogCommand::Import { file } } => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let new: renkei_core::checklists::catalog::NewCatalog =
+                serde_json::from_str(&text).with_context(|| format!("{} is not a catalog", file.display()))?;
+            let db = Db::connect(&DatabaseConfig::from_env()?)?;
+            let catalog = db
+                .run(&Principal::system(), move |c| {
+                    Box::pin(
+                        async move { renkei_core::checklists::catalog::import(c, &Principal::system(), new).await },
+                    )
+                })
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+            tracing::info!(fiscal_year = catalog.fiscal_year, form = %catalog.form, "catalog loaded");
+            Ok(())
+        }
         Command::Audit { what: AuditCommand::Verify } => match renkei_core::audit::verify(&migration_url()?).await? {
             renkei_core::audit::Verdict::Intact { rows, head } => {
                 println!("audit chain intact: {rows} rows, head {head}");

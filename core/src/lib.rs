@@ -7,6 +7,7 @@ pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod bundles;
+pub mod checklists;
 pub mod config;
 pub mod db;
 pub mod error;

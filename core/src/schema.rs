@@ -273,3 +273,33 @@ diesel::table! {
         error -> Nullable<Text>,
     }
 }
+
+diesel::table! {
+    checklist_catalogs (id) {
+        id -> Uuid,
+        fiscal_year -> Int2,
+        form -> Text,
+        title -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    checklist_items (catalog_id, code) {
+        catalog_id -> Uuid,
+        code -> Text,
+        position -> Int2,
+        section_ja -> Text,
+        section_en -> Text,
+        text_ja -> Text,
+        text_en -> Text,
+        answer_type -> Text,
+        choices -> Array<Text>,
+        status -> Text,
+        note -> Nullable<Text>,
+        kpi -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(checklist_items -> checklist_catalogs (catalog_id));
+diesel::allow_tables_to_appear_in_same_query!(checklist_items, checklist_catalogs);

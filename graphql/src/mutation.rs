@@ -12,6 +12,7 @@ use crate::Context;
 use crate::error::ApiResult;
 use crate::ids::parse_id;
 use crate::types::bundle::ReportingBundle;
+use crate::types::checklist::{ChecklistCatalog, ChecklistCatalogInput};
 use crate::types::designation::Designation;
 use crate::types::enums::{IncidentPhase, NotificationRecipient, ReportKind};
 use crate::types::incident::{
@@ -374,6 +375,17 @@ impl Mutation {
             .run(move |c| Box::pin(async move { renkei_core::bundles::request(c, &p, fiscal_year, prefecture).await }))
             .await?;
         Ok(ReportingBundle::from(bundle))
+    }
+
+    /// Loads a fiscal year's checklist form (the ministry only): every item validated, all
+    /// problems reported at once, nothing written unless all pass.
+    async fn import_checklist_catalog(ctx: &Context, input: ChecklistCatalogInput) -> ApiResult<ChecklistCatalog> {
+        let new = input.into_core();
+        let p = ctx.principal.clone();
+        let catalog = ctx
+            .run(move |c| Box::pin(async move { renkei_core::checklists::catalog::import(c, &p, new).await }))
+            .await?;
+        Ok(ChecklistCatalog(catalog))
     }
 
     /// Puts a dead job back in the queue (the ministry, or a prefecture for its own jobs).

@@ -12,7 +12,8 @@ use crate::error::ApiResult;
 use crate::ids::{decode_cursor, encode_cursor, page_size, parse_id};
 use crate::types::audit::{AuditEntry, AuditEntryConnection, AuditEntryEdge};
 use crate::types::bundle::ReportingBundle;
-use crate::types::enums::IncidentGroupBy;
+use crate::types::checklist::ChecklistCatalog;
+use crate::types::enums::{ChecklistForm, IncidentGroupBy};
 use crate::types::geography::{Prefecture, Region};
 use crate::types::incident::{
     FlowchartStep, Incident, IncidentConnection, IncidentEdge, IncidentFilterInput, IncidentStatisticsRow,
@@ -240,6 +241,25 @@ impl Query {
         let first = page_size(first)?;
         let rows = ctx.run(move |c| Box::pin(renkei_core::bundles::list(c, first))).await?;
         Ok(rows.into_iter().map(ReportingBundle::from).collect())
+    }
+
+    /// Every checklist catalog, newest year first.
+    async fn checklist_catalogs(ctx: &Context) -> ApiResult<Vec<ChecklistCatalog>> {
+        let rows = ctx.run(|c| Box::pin(renkei_core::checklists::catalog::list(c))).await?;
+        Ok(rows.into_iter().map(ChecklistCatalog).collect())
+    }
+
+    /// A fiscal year's form, if loaded.
+    async fn checklist_catalog(
+        ctx: &Context,
+        fiscal_year: i32,
+        form: ChecklistForm,
+    ) -> ApiResult<Option<ChecklistCatalog>> {
+        let form = form.into();
+        let found = ctx
+            .run(move |c| Box::pin(async move { renkei_core::checklists::catalog::find(c, fiscal_year, form).await }))
+            .await?;
+        Ok(found.map(ChecklistCatalog))
     }
 
     /// One organisation, if it exists and the caller may see it.

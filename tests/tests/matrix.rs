@@ -168,6 +168,17 @@ fn rule(field: &str) -> Option<Case> {
             |_| json!({ "fy": renkei_core::bundles::fiscal_year_of(chrono::Utc::now().date_naive()) }),
             Refused,
         ),
+        "checklistCatalogs" => case("{ checklistCatalogs { fiscalYear form } }", |_| json!({}), NotTenantData),
+        "checklistCatalog" => case(
+            "{ checklistCatalog(fiscalYear: 2024, form: HOSPITAL) { items { code } } }",
+            |_| json!({}),
+            NotTenantData,
+        ),
+        "importChecklistCatalog" => case(
+            "mutation { importChecklistCatalog(input: { fiscalYear: 2030, form: HOSPITAL, title: \"x\", items: [{ code: \"1-1\", sectionJa: \"a\", sectionEn: \"a\", textJa: \"a\", textEn: \"a\", answerType: YES_NO, status: REQUIRED }] }) { fiscalYear } }",
+            |_| json!({}),
+            Refused,
+        ),
         "deadJobs" => case("{ deadJobs(first: 50) { id payload } }", |_| json!({}), Hidden),
         "retryJob" => case(
             "mutation($id: String!) { retryJob(id: $id) { id } }",

@@ -223,3 +223,34 @@ mirror! {
     /// How incident statistics are grouped.
     IncidentGroupBy <=> CoreGroupBy { Kind, InfectionVector, BedBand, Region, Prefecture, Month }
 }
+
+use renkei_core::checklists::catalog::{AnswerType as CoreAnswer, Form as CoreForm, ItemStatus as CoreStatus};
+
+mirror! {
+    /// Which checklist form.
+    ChecklistForm <=> CoreForm {
+        /// 医療機関確認用
+        Hospital,
+        /// 事業者確認用
+        Vendor,
+        /// The annual posture survey
+        Survey,
+    }
+}
+
+mirror! {
+    /// How a checklist item is answered.
+    AnswerType <=> CoreAnswer { YesNo, Number, Date, Choice, MultiChoice }
+}
+
+mirror! {
+    /// An item's status in its year.
+    ItemStatus <=> CoreStatus {
+        /// Checked at on-site inspection.
+        Required,
+        /// 参考項目: asked, not checked at inspection that year.
+        Reference,
+        /// Not asked that year.
+        Absent,
+    }
+}

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod bundle;
+pub mod checklist;
 pub mod designation;
 pub mod enums;
 pub mod geography;

@@ -1,0 +1,3 @@
+//! The MHLW self-assessment: checklist catalogs (fiscal year × form × items) as data.
+
+pub mod catalog;
