@@ -303,3 +303,34 @@ diesel::table! {
 
 diesel::joinable!(checklist_items -> checklist_catalogs (catalog_id));
 diesel::allow_tables_to_appear_in_same_query!(checklist_items, checklist_catalogs);
+
+diesel::table! {
+    submissions (id) {
+        id -> Uuid,
+        hospital_id -> Uuid,
+        catalog_id -> Uuid,
+        vendor_id -> Nullable<Uuid>,
+        prefecture_code -> Int2,
+        jurisdiction_id -> Nullable<Uuid>,
+        status -> Text,
+        draft_answers -> Jsonb,
+        revision -> Int4,
+        updated_by -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    submission_revisions (submission_id, revision) {
+        submission_id -> Uuid,
+        revision -> Int4,
+        answers -> Jsonb,
+        submitted_by -> Text,
+        submitted_at -> Timestamptz,
+        review_outcome -> Nullable<Text>,
+        review_comments -> Jsonb,
+        reviewed_by -> Nullable<Text>,
+        reviewed_at -> Nullable<Timestamptz>,
+    }
+}

@@ -14,6 +14,7 @@ use crate::ids::parse_id;
 use crate::types::bundle::ReportingBundle;
 use crate::types::checklist::{ChecklistCatalog, ChecklistCatalogInput};
 use crate::types::designation::Designation;
+use crate::types::enums::ChecklistForm;
 use crate::types::enums::{IncidentPhase, NotificationRecipient, ReportKind};
 use crate::types::incident::{
     Incident, IncidentEvent, IncidentEventInput, IncidentNotification, IncidentReportInput, IncidentTask,
@@ -21,6 +22,7 @@ use crate::types::incident::{
 };
 use crate::types::job::{AlertPreference, DeadJob};
 use crate::types::organisation::{CreateOrganisationInput, Organisation, UpdateOrganisationInput};
+use crate::types::submission::{ChecklistAnswerInput, ChecklistSubmission, ReviewCommentInput};
 use crate::types::user::{InviteUserInput, User};
 
 pub struct Mutation;
@@ -386,6 +388,66 @@ impl Mutation {
             .run(move |c| Box::pin(async move { renkei_core::checklists::catalog::import(c, &p, new).await }))
             .await?;
         Ok(ChecklistCatalog(catalog))
+    }
+
+    /// Saves draft answers of a checklist: the hospital admin for its own hospital and survey
+    /// forms, a linked vendor for the vendor form (`hospitalId` names the hospital). Editing a
+    /// submitted checklist starts a correction.
+    async fn save_checklist_draft(
+        ctx: &Context,
+        fiscal_year: i32,
+        form: ChecklistForm,
+        hospital_id: Option<ID>,
+        answers: Vec<ChecklistAnswerInput>,
+    ) -> ApiResult<ChecklistSubmission> {
+        let hospital = match hospital_id {
+            Some(id) => parse_id("hospitalId", &id)?,
+            None => ctx.principal.organisation_id.ok_or_else(|| Error::bad_input("hospitalId: required"))?,
+        };
+        let answers = answers.into_iter().map(Into::into).collect();
+        let p = ctx.principal.clone();
+        let s = ctx
+            .run(move |c| {
+                Box::pin(async move {
+                    renkei_core::checklists::submissions::save_draft(c, &p, fiscal_year, form.into(), hospital, answers)
+                        .await
+                })
+            })
+            .await?;
+        Ok(ChecklistSubmission(s))
+    }
+
+    /// Submits a draft as the next revision (complete: every required item answered).
+    async fn submit_checklist(ctx: &Context, id: ID) -> ApiResult<ChecklistSubmission> {
+        let id = parse_id("id", &id)?;
+        let p = ctx.principal.clone();
+        let s = ctx
+            .run(move |c| Box::pin(async move { renkei_core::checklists::submissions::submit(c, &p, id).await }))
+            .await?;
+        Ok(ChecklistSubmission(s))
+    }
+
+    /// Reviews a submitted checklist (its health centre or prefecture): accept, or return it
+    /// with comments per item.
+    async fn review_checklist(
+        ctx: &Context,
+        id: ID,
+        accept: bool,
+        comments: Option<Vec<ReviewCommentInput>>,
+    ) -> ApiResult<ChecklistSubmission> {
+        let id = parse_id("id", &id)?;
+        let comments = comments
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| renkei_core::checklists::submissions::ReviewComment { code: c.code, comment: c.comment })
+            .collect();
+        let p = ctx.principal.clone();
+        let s = ctx
+            .run(move |c| {
+                Box::pin(async move { renkei_core::checklists::submissions::review(c, &p, id, accept, comments).await })
+            })
+            .await?;
+        Ok(ChecklistSubmission(s))
     }
 
     /// Puts a dead job back in the queue (the ministry, or a prefecture for its own jobs).

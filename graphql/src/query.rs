@@ -21,6 +21,7 @@ use crate::types::incident::{
 };
 use crate::types::job::DeadJob;
 use crate::types::organisation::{Organisation, OrganisationConnection, OrganisationEdge, OrganisationFilterInput};
+use crate::types::submission::{ChecklistSubmission, HospitalChecklistStatus};
 use crate::types::viewer::Viewer;
 
 pub struct Query;
@@ -260,6 +261,36 @@ impl Query {
             .run(move |c| Box::pin(async move { renkei_core::checklists::catalog::find(c, fiscal_year, form).await }))
             .await?;
         Ok(found.map(ChecklistCatalog))
+    }
+
+    /// A checklist submission the caller may see.
+    async fn checklist_submission(ctx: &Context, id: ID) -> ApiResult<Option<ChecklistSubmission>> {
+        let id = parse_id("id", &id)?;
+        let p = ctx.principal.clone();
+        let found = ctx
+            .run(move |c| {
+                Box::pin(async move {
+                    match renkei_core::checklists::submissions::get(c, &p, id).await {
+                        Ok(s) => Ok(Some(s)),
+                        Err(e) if e.code == renkei_core::ErrorCode::NotFound => Ok(None),
+                        Err(e) => Err(e),
+                    }
+                })
+            })
+            .await?;
+        Ok(found.map(ChecklistSubmission))
+    }
+
+    /// The hospitals a health centre (its jurisdiction) or prefecture oversees, with where their
+    /// hospital checklist stands for the year.
+    async fn checklist_status(ctx: &Context, fiscal_year: i32) -> ApiResult<Vec<HospitalChecklistStatus>> {
+        let p = ctx.principal.clone();
+        let rows = ctx
+            .run(move |c| {
+                Box::pin(async move { renkei_core::checklists::submissions::status_for_year(c, &p, fiscal_year).await })
+            })
+            .await?;
+        Ok(rows.into_iter().map(|(hospital, status)| HospitalChecklistStatus { hospital, status }).collect())
     }
 
     /// One organisation, if it exists and the caller may see it.

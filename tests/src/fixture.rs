@@ -34,6 +34,8 @@ pub struct Fixture {
     pub osaka_dead_job_marker: String,
     /// A reporting bundle of Osaka's.
     pub osaka_bundle: Uuid,
+    /// Osaka's FY2024 hospital checklist, submitted.
+    pub osaka_submission: Uuid,
 }
 
 fn new_org(kind: K, name: &str, prefecture: i16) -> NewOrganisation {
@@ -166,6 +168,36 @@ async fn incident(db: &Db, t: &Tenant) -> (Uuid, Uuid) {
     .unwrap_or_else(|e| panic!("fixture incident: {e} {}", e.detail()))
 }
 
+/// Every FY2024 hospital item answered yes on `day`.
+pub fn all_yes(day: chrono::NaiveDate) -> Vec<renkei_core::checklists::submissions::Answer> {
+    ["1-1", "2-1", "2-2", "2-3", "2-4", "2-5", "2-6", "2-7", "2-8", "2-9", "3-1", "3-2", "3-3"]
+        .iter()
+        .map(|code| renkei_core::checklists::submissions::Answer {
+            code: (*code).into(),
+            value: Some("yes".into()),
+            checked_on: Some(day),
+            ..Default::default()
+        })
+        .collect()
+}
+
+async fn submission(db: &Db, t: &Tenant) -> Uuid {
+    use renkei_core::checklists::{catalog::Form, submissions};
+    let admin =
+        Principal::new(format!("admin-{}", t.prefecture), Role::HospitalAdmin, Some(t.hospital), None).expect("p");
+    let acting = admin.clone();
+    let hospital = t.hospital;
+    db.run(&acting, move |c| {
+        Box::pin(async move {
+            let day = chrono::NaiveDate::from_ymd_opt(2024, 6, 1).unwrap_or_default();
+            let s = submissions::save_draft(c, &admin, 2024, Form::Hospital, hospital, all_yes(day)).await?;
+            Ok(submissions::submit(c, &admin, s.id).await?.id)
+        })
+    })
+    .await
+    .unwrap_or_else(|e| panic!("fixture submission: {e} {}", e.detail()))
+}
+
 async fn bundle(db: &Db, prefecture: i16) -> Uuid {
     use diesel::prelude::*;
     use diesel_async::RunQueryDsl;
@@ -223,6 +255,7 @@ impl Fixture {
         let osaka_dead_job_marker = format!("osaka-dead-job-{}", Uuid::new_v4());
         let osaka_dead_job = dead_job(db, 27, &osaka_dead_job_marker).await;
         let osaka_bundle = bundle(db, 27).await;
+        let osaka_submission = submission(db, &osaka).await;
         Self {
             ministry,
             tokyo,
@@ -234,6 +267,7 @@ impl Fixture {
             osaka_dead_job,
             osaka_dead_job_marker,
             osaka_bundle,
+            osaka_submission,
         }
     }
 

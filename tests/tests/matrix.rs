@@ -179,6 +179,29 @@ fn rule(field: &str) -> Option<Case> {
             |_| json!({}),
             Refused,
         ),
+        "checklistSubmission" => case(
+            "query($id: ID!) { checklistSubmission(id: $id) { id revisions { revision } } }",
+            |fx| json!({ "id": fx.osaka_submission }),
+            Refused,
+        ),
+        "checklistStatus" => {
+            case("{ checklistStatus(fiscalYear: 2024) { hospital { id } status } }", |_| json!({}), Hidden)
+        }
+        "saveChecklistDraft" => case(
+            "mutation($h: ID!) { saveChecklistDraft(fiscalYear: 2024, form: HOSPITAL, hospitalId: $h, answers: []) { id } }",
+            |fx| json!({ "h": fx.osaka.hospital }),
+            Refused,
+        ),
+        "submitChecklist" => case(
+            "mutation($id: ID!) { submitChecklist(id: $id) { id } }",
+            |fx| json!({ "id": fx.osaka_submission }),
+            Refused,
+        ),
+        "reviewChecklist" => case(
+            "mutation($id: ID!) { reviewChecklist(id: $id, accept: true) { id } }",
+            |fx| json!({ "id": fx.osaka_submission }),
+            Refused,
+        ),
         "deadJobs" => case("{ deadJobs(first: 50) { id payload } }", |_| json!({}), Hidden),
         "retryJob" => case(
             "mutation($id: String!) { retryJob(id: $id) { id } }",
@@ -223,6 +246,7 @@ fn osaka_ids(fx: &Fixture) -> Vec<String> {
     .collect();
     ids.push(fx.osaka_dead_job_marker.clone());
     ids.push(fx.osaka_bundle.to_string());
+    ids.push(fx.osaka_submission.to_string());
     ids
 }
 

@@ -1,3 +1,4 @@
 //! The MHLW self-assessment: checklist catalogs (fiscal year × form × items) as data.
 
 pub mod catalog;
+pub mod submissions;

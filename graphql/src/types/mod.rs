@@ -9,5 +9,6 @@ pub mod geography;
 pub mod incident;
 pub mod job;
 pub mod organisation;
+pub mod submission;
 pub mod user;
 pub mod viewer;

@@ -1,0 +1,2 @@
+DROP TABLE submission_revisions;
+DROP TABLE submissions;

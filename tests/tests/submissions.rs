@@ -1,0 +1,220 @@
+//! Checklist submissions: drafts, immutable revisions, second checks, review, and who may do what.
+
+use diesel_async::SimpleAsyncConnection;
+use renkei_core::{Principal, Role};
+use renkei_tests::{Reply, TestApp};
+use serde_json::{Value, json};
+
+const SAVE: &str = "mutation($fy: Int!, $form: ChecklistForm!, $h: ID, $answers: [ChecklistAnswerInput!]!) { saveChecklistDraft(fiscalYear: $fy, form: $form, hospitalId: $h, answers: $answers) { id status revision draftAnswers { code value targetOn secondValue } } }";
+const SUBMIT: &str = "mutation($id: ID!) { submitChecklist(id: $id) { status revision } }";
+const REVIEW: &str = "mutation($id: ID!, $accept: Boolean!, $comments: [ReviewCommentInput!]) { reviewChecklist(id: $id, accept: $accept, comments: $comments) { status } }";
+const READ: &str = "query($id: ID!) { checklistSubmission(id: $id) { status revision revisions { revision answers { code value targetOn secondCheckedOn secondValue } reviewOutcome reviewComments { code comment } } } }";
+
+fn answers(no_for: Option<&str>) -> Value {
+    let codes = ["1-1", "2-1", "2-2", "2-3", "2-4", "2-5", "2-6", "2-7", "2-8", "2-9", "3-1", "3-2", "3-3"];
+    Value::Array(
+        codes
+            .iter()
+            .map(|c| {
+                if Some(*c) == no_for {
+                    json!({ "code": c, "value": "no", "checkedOn": "2024-06-01", "targetOn": "2024-09-30" })
+                } else {
+                    json!({ "code": c, "value": "yes", "checkedOn": "2024-06-01" })
+                }
+            })
+            .collect(),
+    )
+}
+
+fn id_of(reply: &Reply) -> String {
+    reply.ok()["saveChecklistDraft"]["id"].as_str().expect("id").to_owned()
+}
+
+#[tokio::test]
+async fn draft_submit_return_correct_and_accept_keeps_every_revision() {
+    let app = TestApp::new().await;
+    let (admin, centre) = (app.fx.hospital_admin(&app.fx.tokyo), app.fx.health_centre(&app.fx.tokyo));
+    let partial = json!([{ "code": "1-1", "value": "yes", "checkedOn": "2024-06-01" }]);
+    let draft = app.gql(&admin, SAVE, json!({ "fy": 2024, "form": "HOSPITAL", "answers": partial })).await;
+    let id = id_of(&draft);
+    assert_eq!(draft.ok()["saveChecklistDraft"]["revision"], 0);
+    let incomplete = app.gql(&admin, SUBMIT, json!({ "id": id })).await;
+    assert_eq!(incomplete.code(), Some("BAD_USER_INPUT"));
+    assert!(
+        incomplete.body["errors"][0]["message"].as_str().unwrap_or_default().contains("3-3: required and not answered")
+    );
+
+    app.gql(&admin, SAVE, json!({ "fy": 2024, "form": "HOSPITAL", "answers": answers(Some("2-7")) })).await.ok();
+    assert_eq!(
+        app.gql(&admin, SUBMIT, json!({ "id": id })).await.ok()["submitChecklist"],
+        json!({ "status": "submitted", "revision": 1 })
+    );
+    assert_eq!(
+        app.gql(&admin, SUBMIT, json!({ "id": id })).await.code(),
+        Some("BAD_USER_INPUT"),
+        "nothing new to submit"
+    );
+
+    let comments = json!([{ "code": "2-7", "comment": "端末の対応予定を具体的に記載してください" }]);
+    assert_eq!(
+        app.gql(&centre, REVIEW, json!({ "id": id, "accept": false })).await.code(),
+        Some("BAD_USER_INPUT"),
+        "returning needs comments"
+    );
+    let returned = app.gql(&centre, REVIEW, json!({ "id": id, "accept": false, "comments": comments })).await;
+    assert_eq!(returned.ok()["reviewChecklist"]["status"], "returned");
+
+    // The correction: 2-7 gets its second check, as on the paper form.
+    let mut corrected = answers(Some("2-7"));
+    corrected[7]["secondCheckedOn"] = json!("2024-09-15");
+    corrected[7]["secondValue"] = json!("yes");
+    app.gql(&admin, SAVE, json!({ "fy": 2024, "form": "HOSPITAL", "answers": corrected })).await.ok();
+    assert_eq!(app.gql(&admin, SUBMIT, json!({ "id": id })).await.ok()["submitChecklist"]["revision"], 2);
+    app.gql(&centre, REVIEW, json!({ "id": id, "accept": true })).await.ok();
+
+    let read = app.gql(&admin, READ, json!({ "id": id })).await;
+    let s = &read.ok()["checklistSubmission"];
+    assert_eq!(s["status"], "reviewed");
+    let revisions = s["revisions"].as_array().expect("revisions");
+    assert_eq!(revisions.len(), 2);
+    assert_eq!(revisions[0]["reviewOutcome"], "returned");
+    assert_eq!(revisions[0]["reviewComments"], comments);
+    assert_eq!(
+        revisions[0]["answers"][7],
+        json!({ "code": "2-7", "value": "no", "targetOn": "2024-09-30", "secondCheckedOn": null, "secondValue": null }),
+        "revision 1 reads as submitted"
+    );
+    assert_eq!(revisions[1]["answers"][7]["secondValue"], "yes");
+    assert_eq!(revisions[1]["reviewOutcome"], "accepted");
+
+    // Submitted revisions cannot change, even through the database as the application.
+    let mut conn = app.db.app_conn().await;
+    let err = conn.batch_execute("UPDATE submission_revisions SET answers = '[]'").await.expect_err("immutable");
+    assert!(err.to_string().contains("permission denied"), "{err}");
+
+    // The health centre follows its jurisdiction's status.
+    let status = app.gql(&centre, "{ checklistStatus(fiscalYear: 2024) { hospital { id } status } }", json!({})).await;
+    let rows = status.ok()["checklistStatus"].as_array().expect("rows").clone();
+    assert!(rows.contains(&json!({ "hospital": { "id": app.fx.tokyo.hospital }, "status": "reviewed" })));
+    assert!(rows.contains(&json!({ "hospital": { "id": app.fx.tokyo.clinic }, "status": "not_started" })));
+    assert_eq!(rows.len(), 2, "its jurisdiction only");
+}
+
+#[tokio::test]
+async fn bad_answers_name_the_item_and_write_nothing() {
+    let app = TestApp::new().await;
+    let admin = app.fx.hospital_admin(&app.fx.tokyo);
+    let id = id_of(&app.gql(&admin, SAVE, json!({ "fy": 2024, "form": "HOSPITAL", "answers": answers(None) })).await);
+    let before = app.fingerprint().await;
+    let mut bad = answers(None);
+    bad[0] = json!({ "code": "1-1", "value": "no", "checkedOn": "2024-06-01" });
+    bad[1] = json!({ "code": "2-1", "value": "maybe", "checkedOn": "2024-06-01" });
+    bad[2] = json!({ "code": "2-2", "value": "yes", "checkedOn": "2024-06-01", "secondCheckedOn": "2024-05-01", "secondValue": "yes" });
+    bad[3] = json!({ "code": "2-3", "value": "yes" });
+    bad.as_array_mut().expect("array").push(json!({ "code": "9-9", "value": "yes", "checkedOn": "2024-06-01" }));
+    let reply = app.gql(&admin, SAVE, json!({ "fy": 2024, "form": "HOSPITAL", "answers": bad })).await;
+    assert_eq!(reply.code(), Some("BAD_USER_INPUT"));
+    let message = reply.body["errors"][0]["message"].as_str().unwrap_or_default().to_owned();
+    for expected in [
+        "1-1: a \"no\" needs a target date",
+        "2-1: answer yes or no",
+        "2-2: the second check comes after",
+        "2-3: the day it was checked",
+        "9-9: not an item",
+    ] {
+        assert!(message.contains(expected), "{expected} in {message}");
+    }
+    // 3-3 was not asked in FY2023.
+    let fy2023 = json!([{ "code": "3-3", "value": "yes", "checkedOn": "2023-06-01" }]);
+    let reply = app.gql(&admin, SAVE, json!({ "fy": 2023, "form": "HOSPITAL", "answers": fy2023 })).await;
+    assert!(
+        reply.body["errors"][0]["message"].as_str().unwrap_or_default().contains("3-3: not asked in fiscal year 2023")
+    );
+    assert_eq!(
+        app.gql(&admin, SAVE, json!({ "fy": 2031, "form": "HOSPITAL", "answers": [] })).await.code(),
+        Some("BAD_USER_INPUT")
+    );
+    assert_eq!(app.fingerprint().await, before, "nothing was written");
+    let read = app.gql(&admin, READ, json!({ "id": id })).await;
+    assert_eq!(read.ok()["checklistSubmission"]["status"], "draft");
+}
+
+#[tokio::test]
+async fn who_may_fill_read_and_review() {
+    let app = TestApp::new().await;
+    let fx = &app.fx;
+    let admin = fx.hospital_admin(&fx.tokyo);
+    let id = id_of(&app.gql(&admin, SAVE, json!({ "fy": 2024, "form": "HOSPITAL", "answers": answers(None) })).await);
+    app.gql(&admin, SUBMIT, json!({ "id": id })).await.ok();
+
+    assert_eq!(
+        app.gql(&fx.hospital_staff(&fx.tokyo), SAVE, json!({ "fy": 2024, "form": "HOSPITAL", "answers": [] }))
+            .await
+            .code(),
+        Some("FORBIDDEN")
+    );
+    // The health centre of another jurisdiction cannot see or review it.
+    let north = Principal::new("inspector-north".into(), Role::HealthCentre, Some(fx.tokyo_centre2), None).expect("p");
+    assert_eq!(app.gql(&north, READ, json!({ "id": id })).await.ok()["checklistSubmission"], Value::Null);
+    assert_eq!(app.gql(&north, REVIEW, json!({ "id": id, "accept": true })).await.code(), Some("NOT_FOUND"));
+    assert_eq!(
+        app.gql(&admin, REVIEW, json!({ "id": id, "accept": true })).await.code(),
+        Some("FORBIDDEN"),
+        "no self-review"
+    );
+    assert_eq!(
+        app.gql(&fx.prefecture(&fx.tokyo), REVIEW, json!({ "id": id, "accept": true })).await.ok()["reviewChecklist"]["status"],
+        "reviewed"
+    );
+
+    // The vendor form: the ministry loads it; a linked vendor fills it; an unlinked one cannot.
+    let item = json!({ "code": "1-1", "sectionJa": "体制", "sectionEn": "Organisation", "textJa": "責任者を置いている", "textEn": "A lead is appointed", "answerType": "YES_NO", "status": "REQUIRED" });
+    let import = "mutation($input: ChecklistCatalogInput!) { importChecklistCatalog(input: $input) { fiscalYear } }";
+    app.gql(
+        &fx.national(),
+        import,
+        json!({ "input": { "fiscalYear": 2024, "form": "VENDOR", "title": "事業者確認用", "items": [item] } }),
+    )
+    .await
+    .ok();
+    let vendor_answers = json!([{ "code": "1-1", "value": "yes", "checkedOn": "2024-07-01" }]);
+    let mine = app
+        .gql(
+            &fx.vendor(&fx.tokyo),
+            SAVE,
+            json!({ "fy": 2024, "form": "VENDOR", "h": fx.tokyo.hospital, "answers": vendor_answers }),
+        )
+        .await;
+    let vendor_form = id_of(&mine);
+    let unlinked = app
+        .gql(
+            &fx.vendor(&fx.osaka),
+            SAVE,
+            json!({ "fy": 2024, "form": "VENDOR", "h": fx.tokyo.hospital, "answers": vendor_answers }),
+        )
+        .await;
+    assert_eq!(unlinked.code(), Some("FORBIDDEN"));
+    assert_eq!(
+        app.gql(
+            &admin,
+            SAVE,
+            json!({ "fy": 2024, "form": "VENDOR", "h": fx.tokyo.hospital, "answers": vendor_answers })
+        )
+        .await
+        .code(),
+        Some("FORBIDDEN"),
+        "the vendor fills it"
+    );
+    for who in [admin.clone(), fx.health_centre(&fx.tokyo)] {
+        assert_eq!(
+            app.gql(&who, READ, json!({ "id": vendor_form })).await.ok()["checklistSubmission"]["status"],
+            "draft",
+            "{:?} sees the vendor form",
+            who.role
+        );
+    }
+    assert_eq!(
+        app.gql(&fx.vendor(&fx.osaka), READ, json!({ "id": vendor_form })).await.ok()["checklistSubmission"],
+        Value::Null
+    );
+}
