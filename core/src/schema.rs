@@ -334,3 +334,32 @@ diesel::table! {
         reviewed_at -> Nullable<Timestamptz>,
     }
 }
+
+diesel::table! {
+    submission_windows (prefecture_code, fiscal_year) {
+        prefecture_code -> Int2,
+        fiscal_year -> Int2,
+        opens_on -> Date,
+        closes_on -> Date,
+        inspection_from -> Nullable<Date>,
+        inspection_until -> Nullable<Date>,
+        set_by -> Text,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    inspections (id) {
+        id -> Uuid,
+        hospital_id -> Uuid,
+        prefecture_code -> Int2,
+        jurisdiction_id -> Uuid,
+        fiscal_year -> Int2,
+        inspected_on -> Date,
+        inspector -> Text,
+        findings -> Jsonb,
+        follow_up_on -> Nullable<Date>,
+        recorded_by -> Text,
+        created_at -> Timestamptz,
+    }
+}

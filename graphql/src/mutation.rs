@@ -22,7 +22,9 @@ use crate::types::incident::{
 };
 use crate::types::job::{AlertPreference, DeadJob};
 use crate::types::organisation::{CreateOrganisationInput, Organisation, UpdateOrganisationInput};
-use crate::types::submission::{ChecklistAnswerInput, ChecklistSubmission, ReviewCommentInput};
+use crate::types::submission::{
+    ChecklistAnswerInput, ChecklistSubmission, Inspection, InspectionFindingInput, ReviewCommentInput, SubmissionWindow,
+};
 use crate::types::user::{InviteUserInput, User};
 
 pub struct Mutation;
@@ -448,6 +450,60 @@ impl Mutation {
             })
             .await?;
         Ok(ChecklistSubmission(s))
+    }
+
+    /// Opens (or moves) the caller's prefecture's submission window for a fiscal year.
+    async fn set_submission_window(
+        ctx: &Context,
+        fiscal_year: i32,
+        opens_on: NaiveDate,
+        closes_on: NaiveDate,
+        inspection_from: Option<NaiveDate>,
+        inspection_until: Option<NaiveDate>,
+    ) -> ApiResult<SubmissionWindow> {
+        let p = ctx.principal.clone();
+        let w = renkei_core::checklists::windows::NewWindow {
+            fiscal_year,
+            opens_on,
+            closes_on,
+            inspection_from,
+            inspection_until,
+        };
+        let w =
+            ctx.run(move |c| Box::pin(async move { renkei_core::checklists::windows::set(c, &p, w).await })).await?;
+        Ok(SubmissionWindow::from(w))
+    }
+
+    /// Records an on-site inspection (立入検査) of a hospital in the caller's jurisdiction.
+    async fn record_inspection(
+        ctx: &Context,
+        hospital_id: ID,
+        fiscal_year: i32,
+        inspected_on: NaiveDate,
+        inspector: String,
+        findings: Vec<InspectionFindingInput>,
+        follow_up_on: Option<NaiveDate>,
+    ) -> ApiResult<Inspection> {
+        let hospital_id = parse_id("hospitalId", &hospital_id)?;
+        let p = ctx.principal.clone();
+        let new = renkei_core::checklists::inspections::NewInspection {
+            hospital_id,
+            fiscal_year,
+            inspected_on,
+            inspector,
+            findings: findings
+                .into_iter()
+                .map(|f| renkei_core::checklists::inspections::Finding { code: f.code, finding: f.finding })
+                .collect(),
+            follow_up_on,
+        };
+        let today = renkei_core::incidents::clocks::day_of(Utc::now());
+        let i = ctx
+            .run(move |c| {
+                Box::pin(async move { renkei_core::checklists::inspections::record(c, &p, new, today).await })
+            })
+            .await?;
+        Ok(Inspection::from_core(i)?)
     }
 
     /// Puts a dead job back in the queue (the ministry, or a prefecture for its own jobs).

@@ -21,7 +21,7 @@ use crate::types::incident::{
 };
 use crate::types::job::DeadJob;
 use crate::types::organisation::{Organisation, OrganisationConnection, OrganisationEdge, OrganisationFilterInput};
-use crate::types::submission::{ChecklistSubmission, HospitalChecklistStatus};
+use crate::types::submission::{ChecklistSubmission, HospitalChecklistStatus, Inspection, SubmissionWindow};
 use crate::types::viewer::Viewer;
 
 pub struct Query;
@@ -283,14 +283,67 @@ impl Query {
 
     /// The hospitals a health centre (its jurisdiction) or prefecture oversees, with where their
     /// hospital checklist stands for the year.
-    async fn checklist_status(ctx: &Context, fiscal_year: i32) -> ApiResult<Vec<HospitalChecklistStatus>> {
+    async fn checklist_status(
+        ctx: &Context,
+        fiscal_year: i32,
+        outstanding: Option<bool>,
+    ) -> ApiResult<Vec<HospitalChecklistStatus>> {
+        let p = ctx.principal.clone();
+        let today = renkei_core::incidents::clocks::day_of(chrono::Utc::now());
+        let rows = ctx
+            .run(move |c| {
+                Box::pin(async move {
+                    renkei_core::checklists::submissions::status_for_year(c, &p, fiscal_year, today).await
+                })
+            })
+            .await?;
+        let keep =
+            |s: &str| !outstanding.unwrap_or(false) || matches!(s, "not_started" | "draft" | "returned" | "overdue");
+        Ok(rows
+            .into_iter()
+            .filter(|(_, s)| keep(s))
+            .map(|(hospital, status)| HospitalChecklistStatus { hospital, status })
+            .collect())
+    }
+
+    /// A prefecture's submission window for a fiscal year (the caller's own prefecture when
+    /// `prefecture` is not given).
+    async fn submission_window(
+        ctx: &Context,
+        fiscal_year: i32,
+        prefecture: Option<i32>,
+    ) -> ApiResult<Option<SubmissionWindow>> {
+        let code = match (prefecture, ctx.principal.prefecture, ctx.principal.organisation_id) {
+            (Some(p), _, _) => Some(ctx.geography.require_prefecture("prefecture", p)?.code),
+            (None, Some(p), _) => Some(p),
+            (None, None, Some(org)) => {
+                let p = ctx.principal.clone();
+                ctx.run(move |c| Box::pin(async move { orgs::find(c, &p, org).await }))
+                    .await?
+                    .map(|o| o.prefecture_code)
+            }
+            (None, None, None) => None,
+        };
+        let Some(code) = code else { return Ok(None) };
+        let w = ctx
+            .run(move |c| Box::pin(async move { renkei_core::checklists::windows::find(c, code, fiscal_year).await }))
+            .await?;
+        Ok(w.map(SubmissionWindow::from))
+    }
+
+    /// A hospital's on-site inspections, newest first.
+    async fn inspections(ctx: &Context, hospital_id: ID) -> ApiResult<Vec<Inspection>> {
+        let id = parse_id("hospitalId", &hospital_id)?;
         let p = ctx.principal.clone();
         let rows = ctx
             .run(move |c| {
-                Box::pin(async move { renkei_core::checklists::submissions::status_for_year(c, &p, fiscal_year).await })
+                Box::pin(async move {
+                    orgs::get(c, &p, id).await?;
+                    renkei_core::checklists::inspections::of_hospital(c, id).await
+                })
             })
             .await?;
-        Ok(rows.into_iter().map(|(hospital, status)| HospitalChecklistStatus { hospital, status }).collect())
+        Ok(rows.into_iter().map(Inspection::from_core).collect::<Result<_, _>>()?)
     }
 
     /// One organisation, if it exists and the caller may see it.

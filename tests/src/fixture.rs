@@ -187,15 +187,37 @@ async fn submission(db: &Db, t: &Tenant) -> Uuid {
         Principal::new(format!("admin-{}", t.prefecture), Role::HospitalAdmin, Some(t.hospital), None).expect("p");
     let acting = admin.clone();
     let hospital = t.hospital;
+    let submission_id = db
+        .run(&acting, move |c| {
+            Box::pin(async move {
+                let day = chrono::NaiveDate::from_ymd_opt(2024, 6, 1).unwrap_or_default();
+                let s = submissions::save_draft(c, &admin, 2024, Form::Hospital, hospital, all_yes(day)).await?;
+                Ok(submissions::submit(c, &admin, s.id).await?.id)
+            })
+        })
+        .await
+        .unwrap_or_else(|e| panic!("fixture submission: {e} {}", e.detail()));
+    // Osaka's window for the year, set by its official.
+    let official =
+        Principal::new(format!("official-{}", t.prefecture), Role::Prefecture, Some(t.office), Some(t.prefecture))
+            .expect("p");
+    let acting = official.clone();
     db.run(&acting, move |c| {
         Box::pin(async move {
-            let day = chrono::NaiveDate::from_ymd_opt(2024, 6, 1).unwrap_or_default();
-            let s = submissions::save_draft(c, &admin, 2024, Form::Hospital, hospital, all_yes(day)).await?;
-            Ok(submissions::submit(c, &admin, s.id).await?.id)
+            let day = |m, d| chrono::NaiveDate::from_ymd_opt(2024, m, d).unwrap_or_default();
+            let w = renkei_core::checklists::windows::NewWindow {
+                fiscal_year: 2024,
+                opens_on: day(6, 1),
+                closes_on: day(8, 31),
+                inspection_from: Some(day(9, 1)),
+                inspection_until: Some(day(12, 31)),
+            };
+            renkei_core::checklists::windows::set(c, &official, w).await.map(|_| ())
         })
     })
     .await
-    .unwrap_or_else(|e| panic!("fixture submission: {e} {}", e.detail()))
+    .unwrap_or_else(|e| panic!("fixture window: {e} {}", e.detail()));
+    submission_id
 }
 
 async fn bundle(db: &Db, prefecture: i16) -> Uuid {

@@ -357,7 +357,9 @@ impl TestApp {
                            (SELECT string_agg(t::text, '|' ORDER BY t.hospital_id, t.point_no) FROM ransomware_preparedness t), \
                            (SELECT string_agg(concat_ws(',', t.id, t.prefecture_code, t.status), '|' ORDER BY t.id) FROM bundles t), \
                            (SELECT string_agg(t::text, '|' ORDER BY t.id) FROM submissions t), \
-                           (SELECT string_agg(t::text, '|' ORDER BY t.submission_id, t.revision) FROM submission_revisions t))) AS digest",
+                           (SELECT string_agg(t::text, '|' ORDER BY t.submission_id, t.revision) FROM submission_revisions t), \
+                           (SELECT string_agg(t::text, '|' ORDER BY t.prefecture_code, t.fiscal_year) FROM submission_windows t), \
+                           (SELECT string_agg(t::text, '|' ORDER BY t.id) FROM inspections t))) AS digest",
                     )
                     .get_result(c)
                     .await?;

@@ -17,9 +17,9 @@ enum Expect {
     Hidden,
     /// Reference data (regions, prefectures) or the caller itself: no tenant object involved.
     NotTenantData,
-    /// Acts on the caller's own organisation only (it names no other): allowed for its own
-    /// hospital, refused for everyone else, never touching the foreign tenant.
-    OwnTenant,
+    /// Acts on the caller's own organisation or prefecture only (it names no other): allowed
+    /// for these roles, refused for everyone else, never touching the foreign tenant.
+    OwnTenant(&'static [renkei_core::Role]),
 }
 
 struct Case {
@@ -127,7 +127,7 @@ fn rule(field: &str) -> Option<Case> {
         "reportIncident" => case(
             "mutation { reportIncident(input: { title: \"不審メール\", kind: PHISHING, discoveredAt: \"2026-01-05T09:00:00Z\", suspectedCyberAttack: true }) { id hospital { id } } }",
             |_| json!({}),
-            OwnTenant,
+            OwnTenant(&[renkei_core::Role::HospitalAdmin, renkei_core::Role::HospitalStaff]),
         ),
         "amendIncident" => case(
             "mutation($id: ID!) { amendIncident(id: $id, reportKind: UPDATE, input: { title: \"改ざん\", kind: OTHER, discoveredAt: \"2026-01-05T09:00:00Z\", suspectedCyberAttack: false }) { id } }",
@@ -159,9 +159,11 @@ fn rule(field: &str) -> Option<Case> {
             |fx| json!({ "id": fx.osaka_task }),
             Refused,
         ),
-        "setRansomwarePreparedness" => {
-            case("mutation { setRansomwarePreparedness(point: 1, done: true) { pointNo } }", |_| json!({}), OwnTenant)
-        }
+        "setRansomwarePreparedness" => case(
+            "mutation { setRansomwarePreparedness(point: 1, done: true) { pointNo } }",
+            |_| json!({}),
+            OwnTenant(&[renkei_core::Role::HospitalAdmin]),
+        ),
         "reportingBundles" => case("{ reportingBundles(first: 50) { id prefecture } }", |_| json!({}), Hidden),
         "requestReportingBundle" => case(
             "mutation($fy: Int!) { requestReportingBundle(fiscalYear: $fy, prefecture: 27) { id } }",
@@ -200,6 +202,24 @@ fn rule(field: &str) -> Option<Case> {
         "reviewChecklist" => case(
             "mutation($id: ID!) { reviewChecklist(id: $id, accept: true) { id } }",
             |fx| json!({ "id": fx.osaka_submission }),
+            Refused,
+        ),
+        "submissionWindow" => {
+            case("{ submissionWindow(fiscalYear: 2024, prefecture: 27) { closesOn } }", |_| json!({}), Refused)
+        }
+        "inspections" => case(
+            "query($h: ID!) { inspections(hospitalId: $h) { id } }",
+            |fx| json!({ "h": fx.osaka.hospital }),
+            Refused,
+        ),
+        "setSubmissionWindow" => case(
+            "mutation { setSubmissionWindow(fiscalYear: 2024, opensOn: \"2024-06-01\", closesOn: \"2024-08-31\") { prefecture } }",
+            |_| json!({}),
+            OwnTenant(&[renkei_core::Role::Prefecture]),
+        ),
+        "recordInspection" => case(
+            "mutation($h: ID!) { recordInspection(hospitalId: $h, fiscalYear: 2024, inspectedOn: \"2024-10-01\", inspector: \"x\", findings: []) { id } }",
+            |fx| json!({ "h": fx.osaka.hospital }),
             Refused,
         ),
         "deadJobs" => case("{ deadJobs(first: 50) { id payload } }", |_| json!({}), Hidden),
@@ -325,11 +345,9 @@ async fn every_role_is_refused_every_operation_on_a_foreign_tenant() {
                     }
                 }
                 Expect::NotTenantData => assert_eq!(reply.status, 200),
-                Expect::OwnTenant => {
+                Expect::OwnTenant(allowed) => {
                     if reply.code().is_none() {
-                        let hospital_user =
-                            matches!(who.role, renkei_core::Role::HospitalAdmin | renkei_core::Role::HospitalStaff);
-                        assert!(hospital_user, "{op} as {:?} must be refused: {text}", who.role);
+                        assert!(allowed.contains(&who.role), "{op} as {:?} must be refused: {text}", who.role);
                         if let Some(hospital) = reply.body["data"][op.as_str()]["hospital"]["id"].as_str() {
                             let own = who.organisation_id.map(|o| o.to_string());
                             assert_eq!(Some(hospital.to_owned()), own, "{op} landed outside the caller's hospital");

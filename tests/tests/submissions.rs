@@ -218,3 +218,63 @@ async fn who_may_fill_read_and_review() {
         Value::Null
     );
 }
+
+#[tokio::test]
+async fn windows_make_unsubmitted_checklists_overdue_and_inspections_are_recorded() {
+    let app = TestApp::new().await;
+    let fx = &app.fx;
+    let (official, centre) = (fx.prefecture(&fx.tokyo), fx.health_centre(&fx.tokyo));
+    let set = "mutation($opens: LocalDate!, $closes: LocalDate!) { setSubmissionWindow(fiscalYear: 2024, opensOn: $opens, closesOn: $closes, inspectionFrom: \"2024-09-01\") { prefecture closesOn } }";
+    assert_eq!(
+        app.gql(&official, set, json!({ "opens": "2024-09-01", "closes": "2024-06-30" })).await.code(),
+        Some("BAD_USER_INPUT")
+    );
+    assert_eq!(
+        app.gql(&centre, set, json!({ "opens": "2024-06-01", "closes": "2024-06-30" })).await.code(),
+        Some("FORBIDDEN")
+    );
+    let window = app.gql(&official, set, json!({ "opens": "2024-06-01", "closes": "2024-06-30" })).await;
+    assert_eq!(window.ok()["setSubmissionWindow"], json!({ "prefecture": 13, "closesOn": "2024-06-30" }));
+    // The hospital sees its prefecture's window.
+    let mine =
+        app.gql(&fx.hospital_staff(&fx.tokyo), "{ submissionWindow(fiscalYear: 2024) { closesOn } }", json!({})).await;
+    assert_eq!(mine.ok()["submissionWindow"]["closesOn"], "2024-06-30");
+
+    // The window has closed: nothing submitted is overdue.
+    let admin = fx.hospital_admin(&fx.tokyo);
+    let draft = app.gql(&admin, SAVE, json!({ "fy": 2024, "form": "HOSPITAL", "answers": answers(None) })).await;
+    let id = id_of(&draft);
+    let outstanding = "{ checklistStatus(fiscalYear: 2024, outstanding: true) { hospital { id } status } }";
+    let rows =
+        app.gql(&official, outstanding, json!({})).await.ok()["checklistStatus"].as_array().expect("rows").clone();
+    assert!(rows.contains(&json!({ "hospital": { "id": fx.tokyo.hospital }, "status": "overdue" })), "{rows:?}");
+    assert!(rows.contains(&json!({ "hospital": { "id": fx.tokyo_hospital2 }, "status": "overdue" })));
+    app.gql(&admin, SUBMIT, json!({ "id": id })).await.ok();
+    let rows =
+        app.gql(&official, outstanding, json!({})).await.ok()["checklistStatus"].as_array().expect("rows").clone();
+    assert!(!rows.iter().any(|r| r["hospital"]["id"] == json!(fx.tokyo.hospital)), "submitted: no longer outstanding");
+
+    // The health centre records an inspection of a hospital in its jurisdiction.
+    let record = "mutation($h: ID!, $findings: [InspectionFindingInput!]!, $on: LocalDate!) { recordInspection(hospitalId: $h, fiscalYear: 2024, inspectedOn: $on, inspector: \"保健 次郎\", findings: $findings, followUpOn: \"2024-12-01\") { id findings { code finding } followUpOn } }";
+    let findings = json!([{ "code": "2-7", "finding": "端末のパスワード設定に不備" }]);
+    let reply =
+        app.gql(&centre, record, json!({ "h": fx.tokyo.hospital, "findings": findings, "on": "2024-10-01" })).await;
+    assert_eq!(reply.ok()["recordInspection"]["findings"], findings);
+    let bad = json!([{ "code": "9-9", "finding": "x" }]);
+    let reply = app.gql(&centre, record, json!({ "h": fx.tokyo.hospital, "findings": bad, "on": "2024-10-01" })).await;
+    assert_eq!(reply.code(), Some("BAD_USER_INPUT"));
+    let reply = app.gql(&centre, record, json!({ "h": fx.tokyo.hospital, "findings": [], "on": "2024-12-15" })).await;
+    assert!(reply.body["errors"][0]["message"].as_str().unwrap_or_default().contains("followUpOn"), "{}", reply.body);
+    let north = Principal::new("inspector-north".into(), Role::HealthCentre, Some(fx.tokyo_centre2), None).expect("p");
+    assert_eq!(
+        app.gql(&north, record, json!({ "h": fx.tokyo.hospital, "findings": [], "on": "2024-10-01" })).await.code(),
+        Some("NOT_FOUND")
+    );
+    assert_eq!(
+        app.gql(&admin, record, json!({ "h": fx.tokyo.hospital, "findings": [], "on": "2024-10-01" })).await.code(),
+        Some("FORBIDDEN")
+    );
+    let list = "query($h: ID!) { inspections(hospitalId: $h) { inspector findings { code } } }";
+    let seen = app.gql(&admin, list, json!({ "h": fx.tokyo.hospital })).await;
+    assert_eq!(seen.ok()["inspections"].as_array().map(Vec::len), Some(1), "the hospital reads its inspections");
+}

@@ -1,4 +1,6 @@
 //! The MHLW self-assessment: checklist catalogs (fiscal year × form × items) as data.
 
 pub mod catalog;
+pub mod inspections;
 pub mod submissions;
+pub mod windows;

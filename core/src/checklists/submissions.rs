@@ -380,11 +380,13 @@ pub async fn review(
 }
 
 /// Every hospital the caller oversees (a health centre its jurisdiction, a prefecture its own)
-/// with the status of its hospital checklist for the year (`not_started` when none).
+/// with the status of its hospital checklist for the year (`not_started` when none, `overdue`
+/// when its prefecture's window closed before `today` and it was never submitted).
 pub async fn status_for_year(
     c: &mut Conn,
     p: &Principal,
     fiscal_year: i32,
+    today: NaiveDate,
 ) -> Result<Vec<(organisations::Organisation, String)>> {
     p.require(&[Role::HealthCentre, Role::Prefecture, Role::National], "follow submissions")?;
     let catalog = catalog::find(c, fiscal_year, Form::Hospital).await?;
@@ -405,11 +407,21 @@ pub async fn status_for_year(
             .await?;
         status.extend(rows);
     }
-    Ok(hospitals
-        .into_iter()
-        .map(|h| {
-            let s = status.get(&h.id).cloned().unwrap_or_else(|| "not_started".into());
-            (h, s)
-        })
-        .collect())
+    let mut closed: BTreeMap<i16, bool> = BTreeMap::new();
+    let mut out = Vec::with_capacity(hospitals.len());
+    for h in hospitals {
+        let s = status.get(&h.id).cloned().unwrap_or_else(|| "not_started".into());
+        let past = match closed.get(&h.prefecture_code) {
+            Some(past) => *past,
+            None => {
+                let window = super::windows::find(c, h.prefecture_code, fiscal_year).await?;
+                let past = window.is_some_and(|w| w.closes_on < today);
+                closed.insert(h.prefecture_code, past);
+                past
+            }
+        };
+        let s = if past && matches!(s.as_str(), "not_started" | "draft") { "overdue".to_owned() } else { s };
+        out.push((h, s));
+    }
+    Ok(out)
 }

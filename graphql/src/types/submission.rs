@@ -160,3 +160,68 @@ impl HospitalChecklistStatus {
         &self.status
     }
 }
+
+/// A prefecture's submission window for a fiscal year.
+#[derive(GraphQLObject)]
+pub struct SubmissionWindow {
+    pub prefecture: i32,
+    pub fiscal_year: i32,
+    pub opens_on: NaiveDate,
+    pub closes_on: NaiveDate,
+    pub inspection_from: Option<NaiveDate>,
+    pub inspection_until: Option<NaiveDate>,
+}
+
+impl From<renkei_core::checklists::windows::Window> for SubmissionWindow {
+    fn from(w: renkei_core::checklists::windows::Window) -> Self {
+        Self {
+            prefecture: i32::from(w.prefecture_code),
+            fiscal_year: i32::from(w.fiscal_year),
+            opens_on: w.opens_on,
+            closes_on: w.closes_on,
+            inspection_from: w.inspection_from,
+            inspection_until: w.inspection_until,
+        }
+    }
+}
+
+/// A finding of an inspection on one item.
+#[derive(GraphQLObject)]
+pub struct InspectionFinding {
+    pub code: String,
+    pub finding: String,
+}
+
+#[derive(GraphQLInputObject)]
+pub struct InspectionFindingInput {
+    pub code: String,
+    pub finding: String,
+}
+
+/// 立入検査: an on-site inspection by the health centre.
+#[derive(GraphQLObject)]
+pub struct Inspection {
+    pub id: ID,
+    pub hospital_id: ID,
+    pub fiscal_year: i32,
+    pub inspected_on: NaiveDate,
+    pub inspector: String,
+    pub findings: Vec<InspectionFinding>,
+    pub follow_up_on: Option<NaiveDate>,
+}
+
+impl Inspection {
+    pub fn from_core(i: renkei_core::checklists::inspections::Inspection) -> Result<Self, renkei_core::Error> {
+        let findings: Vec<renkei_core::checklists::inspections::Finding> =
+            serde_json::from_value(i.findings).map_err(renkei_core::Error::internal)?;
+        Ok(Self {
+            id: to_id(i.id),
+            hospital_id: to_id(i.hospital_id),
+            fiscal_year: i32::from(i.fiscal_year),
+            inspected_on: i.inspected_on,
+            inspector: i.inspector,
+            findings: findings.into_iter().map(|f| InspectionFinding { code: f.code, finding: f.finding }).collect(),
+            follow_up_on: i.follow_up_on,
+        })
+    }
+}
