@@ -56,7 +56,7 @@ pub async fn set(c: &mut Conn, p: &Principal, w: NewWindow) -> Result<Window> {
         submission_windows::set_by.eq(&p.subject),
     );
     Ok(diesel::insert_into(submission_windows::table)
-        .values(values.clone())
+        .values(values)
         .on_conflict((submission_windows::prefecture_code, submission_windows::fiscal_year))
         .do_update()
         .set((
