@@ -419,6 +419,20 @@ impl Mutation {
         Ok(ChecklistSubmission(s))
     }
 
+    /// Starts this fiscal year's hospital checklist from last year's: answers carried over as a
+    /// draft, every check date cleared so that each item is checked again.
+    async fn start_checklist_from_previous_year(ctx: &Context, fiscal_year: i32) -> ApiResult<ChecklistSubmission> {
+        let p = ctx.principal.clone();
+        let s = ctx
+            .run(move |c| {
+                Box::pin(async move {
+                    renkei_core::checklists::submissions::start_from_previous_year(c, &p, fiscal_year).await
+                })
+            })
+            .await?;
+        Ok(ChecklistSubmission(s))
+    }
+
     /// Submits a draft as the next revision (complete: every required item answered).
     async fn submit_checklist(ctx: &Context, id: ID) -> ApiResult<ChecklistSubmission> {
         let id = parse_id("id", &id)?;

@@ -278,3 +278,48 @@ async fn windows_make_unsubmitted_checklists_overdue_and_inspections_are_recorde
     let seen = app.gql(&admin, list, json!({ "h": fx.tokyo.hospital })).await;
     assert_eq!(seen.ok()["inspections"].as_array().map(Vec::len), Some(1), "the hospital reads its inspections");
 }
+
+#[tokio::test]
+async fn next_year_starts_from_last_year_with_every_item_to_check_again() {
+    let app = TestApp::new().await;
+    let admin = app.fx.hospital_admin(&app.fx.tokyo);
+    let fy2023: Vec<Value> = ["1-1", "2-1", "2-2", "2-3", "2-4", "2-5", "2-6", "2-7", "2-8", "3-1"]
+        .iter()
+        .map(|c| {
+            if *c == "2-7" {
+                json!({ "code": c, "value": "no", "checkedOn": "2023-06-01", "targetOn": "2023-12-01" })
+            } else {
+                json!({ "code": c, "value": "yes", "checkedOn": "2023-06-01" })
+            }
+        })
+        .collect();
+    let id = id_of(&app.gql(&admin, SAVE, json!({ "fy": 2023, "form": "HOSPITAL", "answers": fy2023 })).await);
+    app.gql(&admin, SUBMIT, json!({ "id": id })).await.ok();
+
+    let start = "mutation { startChecklistFromPreviousYear(fiscalYear: 2024) { id status revision newOrChangedItems draftAnswers { code value checkedOn targetOn } } }";
+    let reply = app.gql(&admin, start, json!({})).await;
+    let s = &reply.ok()["startChecklistFromPreviousYear"];
+    assert_eq!(s["status"], "draft");
+    assert_eq!(s["revision"], 0);
+    let drafts = s["draftAnswers"].as_array().expect("answers");
+    assert_eq!(drafts.len(), 10, "last year's answers, carried over");
+    assert!(
+        drafts.iter().all(|a| a["checkedOn"].is_null() && a["targetOn"].is_null()),
+        "every check date cleared: {drafts:?}"
+    );
+    assert!(drafts.contains(&json!({ "code": "2-7", "value": "no", "checkedOn": null, "targetOn": null })));
+    assert_eq!(
+        s["newOrChangedItems"],
+        json!(["2-4", "2-5", "2-7", "2-9", "3-2", "3-3"]),
+        "new in FY2024, or no longer partly a reference item"
+    );
+    // Until each item is checked again, it cannot be submitted.
+    let new_id = s["id"].as_str().expect("id").to_owned();
+    let reply = app.gql(&admin, SUBMIT, json!({ "id": new_id })).await;
+    assert!(
+        reply.body["errors"][0]["message"].as_str().unwrap_or_default().contains("the day it was checked is required")
+    );
+    assert_eq!(app.gql(&admin, start, json!({})).await.code(), Some("CONFLICT"), "started once");
+    let staff = app.fx.hospital_staff(&app.fx.tokyo);
+    assert_eq!(app.gql(&staff, start, json!({})).await.code(), Some("FORBIDDEN"));
+}

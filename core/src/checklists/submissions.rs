@@ -425,3 +425,88 @@ pub async fn status_for_year(
     }
     Ok(out)
 }
+
+/// Starts the hospital's checklist for `fiscal_year` from last year's: the answers carried over
+/// as a draft, every check date cleared so that each item is checked again, items the new
+/// catalog does not ask left out.
+pub async fn start_from_previous_year(c: &mut Conn, p: &Principal, fiscal_year: i32) -> Result<Submission> {
+    p.require(&[Role::HospitalAdmin], "start the hospital's checklist")?;
+    let hospital = p.organisation_id.ok_or_else(|| Error::forbidden("no hospital"))?;
+    let new_catalog = catalog::find(c, fiscal_year, Form::Hospital)
+        .await?
+        .ok_or_else(|| Error::bad_input(format!("fiscalYear: no hospital checklist for {fiscal_year}")))?;
+    let previous = catalog::find(c, fiscal_year - 1, Form::Hospital)
+        .await?
+        .ok_or_else(|| Error::bad_input(format!("fiscalYear: no hospital checklist for {}", fiscal_year - 1)))?;
+    let exists: i64 = visible_to(p)
+        .filter(submissions::hospital_id.eq(hospital).and(submissions::catalog_id.eq(new_catalog.id)))
+        .count()
+        .get_result(c)
+        .await?;
+    if exists > 0 {
+        return Err(Error::new(crate::ErrorCode::Conflict, format!("the {fiscal_year} checklist is already started")));
+    }
+    let last: Submission = visible_to(p)
+        .filter(submissions::hospital_id.eq(hospital).and(submissions::catalog_id.eq(previous.id)))
+        .filter(submissions::vendor_id.is_null())
+        .select(Submission::as_select())
+        .first(c)
+        .await
+        .optional()?
+        .ok_or_else(|| {
+            Error::bad_input(format!("fiscalYear: there is no {} checklist to start from", fiscal_year - 1))
+        })?;
+    // The last submitted revision when there is one; otherwise the draft.
+    let source = match revisions(c, last.id).await?.pop() {
+        Some(r) => answers_of(&r.answers)?,
+        None => answers_of(&last.draft_answers)?,
+    };
+    let asked: BTreeSet<String> = catalog::items(c, new_catalog.id)
+        .await?
+        .into_iter()
+        .filter(|i| i.status != ItemStatus::Absent)
+        .map(|i| i.code)
+        .collect();
+    let carried: Vec<Answer> = source
+        .into_iter()
+        .filter(|a| asked.contains(&a.code))
+        .map(|a| Answer { code: a.code, value: a.value, values: a.values, ..Default::default() })
+        .collect();
+    let org = organisations::get(c, p, hospital).await?;
+    Ok(diesel::insert_into(submissions::table)
+        .values((
+            submissions::hospital_id.eq(hospital),
+            submissions::catalog_id.eq(new_catalog.id),
+            submissions::prefecture_code.eq(org.prefecture_code),
+            submissions::jurisdiction_id.eq(org.jurisdiction_id),
+            submissions::draft_answers.eq(serde_json::to_value(&carried).map_err(Error::internal)?),
+            submissions::updated_by.eq(&p.subject),
+        ))
+        .returning(Submission::as_returning())
+        .get_result(c)
+        .await?)
+}
+
+/// Codes of the items of `catalog_id` that are new or changed against the same form a year
+/// earlier: not asked then, or asked with another text or status.
+pub async fn new_or_changed(c: &mut Conn, catalog_id: Uuid) -> Result<Vec<String>> {
+    let this: Catalog =
+        crate::schema::checklist_catalogs::table.find(catalog_id).select(Catalog::as_select()).first(c).await?;
+    let items = catalog::items(c, catalog_id).await?;
+    let Some(before) = catalog::find(c, i32::from(this.fiscal_year) - 1, this.form).await? else {
+        return Ok(Vec::new());
+    };
+    let old: BTreeMap<String, Item> =
+        catalog::items(c, before.id).await?.into_iter().map(|i| (i.code.clone(), i)).collect();
+    Ok(items
+        .into_iter()
+        .filter(|i| i.status != ItemStatus::Absent)
+        .filter(|i| match old.get(&i.code) {
+            None => true,
+            Some(o) => {
+                o.status == ItemStatus::Absent || o.text_ja != i.text_ja || o.status != i.status || o.note != i.note
+            }
+        })
+        .map(|i| i.code)
+        .collect())
+}

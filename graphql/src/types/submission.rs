@@ -120,6 +120,11 @@ impl ChecklistSubmission {
     fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
     }
+    /// Items new or changed since the same form a year earlier (to check with extra care).
+    async fn new_or_changed_items(&self, ctx: &Context) -> ApiResult<Vec<String>> {
+        let id = self.0.catalog_id;
+        Ok(ctx.run(move |c| Box::pin(async move { subs::new_or_changed(c, id).await })).await?)
+    }
     /// Every submitted revision, first to latest.
     async fn revisions(&self, ctx: &Context) -> ApiResult<Vec<SubmissionRevision>> {
         let id = self.0.id;
