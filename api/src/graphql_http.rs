@@ -659,3 +659,64 @@ pub async fn download_bundle(req: HttpRequest, path: web::Path<String>, state: w
     }
     response
 }
+
+/// `GET /exports/checklists/{fiscal_year}.csv`: every submitted hospital checklist of the year
+/// as CSV for Excel (a prefecture its own, the ministry all). Audited like a bundle download.
+pub async fn export_checklists(req: HttpRequest, path: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
+    let rid = request_id(&req);
+    let principal = match admit(&req, &state, Answer::Json, &rid).await {
+        Ok(p) => p,
+        Err(res) => return res,
+    };
+    let Some(fy) = path.strip_suffix(".csv").and_then(|y| y.parse::<i32>().ok()) else {
+        return errors(
+            StatusCode::BAD_REQUEST,
+            Answer::Json,
+            &rid,
+            "BAD_USER_INPUT",
+            "use /exports/checklists/<fiscal year>.csv",
+        );
+    };
+    let p = principal.clone();
+    let result = state
+        .db
+        .run(&principal, move |c| {
+            Box::pin(async move { renkei_core::checklists::export::submissions_csv(c, &p, fy).await })
+        })
+        .await;
+    let (outcome, response) = match result {
+        Ok((text, _)) => (
+            "ok".to_owned(),
+            HttpResponse::Ok()
+                .content_type("text/csv; charset=utf-8")
+                .insert_header((
+                    "content-disposition",
+                    format!("attachment; filename=\"renkei-checklists-fy{fy}.csv\""),
+                ))
+                .insert_header(("x-request-id", rid.clone()))
+                .body(text),
+        ),
+        Err(e) => {
+            let status = match e.code {
+                ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+                ErrorCode::NotFound => StatusCode::NOT_FOUND,
+                ErrorCode::BadUserInput => StatusCode::BAD_REQUEST,
+                _ => {
+                    tracing::error!(request_id = %rid, detail = %e.detail(), "export.failed");
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
+            };
+            (e.code.as_str().to_owned(), errors(status, Answer::Json, &rid, e.code.as_str(), &e.message))
+        }
+    };
+    let action = audit::Action {
+        operation: "exportChecklists".into(),
+        targets: vec![fy.to_string()],
+        outcome,
+        request_id: rid.clone(),
+    };
+    if let Err(e) = audit::record(&state.db, &principal, vec![action]).await {
+        tracing::error!(request_id = %rid, detail = %e.detail(), "audit.record_failed");
+    }
+    response
+}

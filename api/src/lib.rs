@@ -48,6 +48,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, http: &HttpConfig) {
                     .route(web::get().to(graphql_http::get))
                     .default_service(web::to(graphql_http::method_not_allowed)),
             )
+            .service(web::resource("/exports/checklists/{file}").route(web::get().to(graphql_http::export_checklists)))
             .service(web::resource("/bundles/{id}").route(web::get().to(graphql_http::download_bundle)))
             .service(web::resource("/graphiql").route(web::get().to(graphql_http::graphiql)))
             .service(web::resource("/healthz").route(web::get().to(health::healthz)))

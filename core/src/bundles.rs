@@ -102,20 +102,20 @@ pub async fn content(c: &mut Conn, id: Uuid) -> Result<Option<(Bundle, Vec<u8>)>
 }
 
 /// A CSV that Excel opens as UTF-8: BOM, CRLF, quoted where needed.
-struct Csv {
-    text: String,
-    rows: usize,
+pub(crate) struct Csv {
+    pub(crate) text: String,
+    pub(crate) rows: usize,
 }
 
 impl Csv {
-    fn new(header: &[&str]) -> Self {
+    pub(crate) fn new(header: &[&str]) -> Self {
         let mut csv = Self { text: String::from("\u{feff}"), rows: 0 };
         csv.line(header.iter().map(|h| h.to_string()).collect());
         csv.rows = 0;
         csv
     }
 
-    fn line(&mut self, cells: Vec<String>) {
+    pub(crate) fn line(&mut self, cells: Vec<String>) {
         let escaped: Vec<String> = cells
             .into_iter()
             .map(|c| if c.contains([',', '"', '\n', '\r']) { format!("\"{}\"", c.replace('"', "\"\"")) } else { c })

@@ -323,3 +323,30 @@ async fn next_year_starts_from_last_year_with_every_item_to_check_again() {
     let staff = app.fx.hospital_staff(&app.fx.tokyo);
     assert_eq!(app.gql(&staff, start, json!({})).await.code(), Some("FORBIDDEN"));
 }
+
+#[tokio::test]
+async fn prefectures_export_their_submissions_as_csv_for_excel() {
+    use actix_web::test::TestRequest;
+    let app = TestApp::new().await;
+    let admin = app.fx.hospital_admin(&app.fx.tokyo);
+    let id =
+        id_of(&app.gql(&admin, SAVE, json!({ "fy": 2024, "form": "HOSPITAL", "answers": answers(Some("2-7")) })).await);
+    app.gql(&admin, SUBMIT, json!({ "id": id })).await.ok();
+    let get = |p: &Principal, path: &str| {
+        TestRequest::get().uri(path).insert_header(("authorization", format!("Bearer {}", app.token(p))))
+    };
+    let reply = app.send(get(&app.fx.prefecture(&app.fx.tokyo), "/exports/checklists/2024.csv")).await;
+    assert_eq!(reply.status, 200);
+    assert!(reply.content_type.starts_with("text/csv"));
+    let text = reply.body.as_str().expect("csv text").to_owned();
+    assert!(text.starts_with('\u{feff}'), "BOM for Excel");
+    let lines: Vec<&str> = text.trim_end().split("\r\n").collect();
+    assert_eq!(lines.len(), 1 + 13, "a header and one row per item of Tokyo's one submission: {lines:?}");
+    assert!(lines.iter().any(|l| l.contains("東京市民病院") && l.contains(",2-7,no,2024-06-01,2024-09-30")), "{text}");
+    assert!(!text.contains("大阪"), "Osaka's submission stays in Osaka's export");
+    let national = app.send(get(&app.fx.national(), "/exports/checklists/2024.csv")).await;
+    assert_eq!(national.body.as_str().map(|t| t.trim_end().split("\r\n").count()), Some(1 + 26));
+    assert_eq!(app.send(get(&admin, "/exports/checklists/2024.csv")).await.status, 403);
+    assert_eq!(app.send(get(&app.fx.national(), "/exports/checklists/2031.csv")).await.status, 404);
+    assert_eq!(app.send(get(&app.fx.national(), "/exports/checklists/latest.csv")).await.status, 400);
+}
