@@ -101,7 +101,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Seed { what: SeedKind::Demo } => {
             let db = Db::connect(&DatabaseConfig::from_env()?)?;
-            let summary = renkei_core::seed::demo(&db).await.map_err(|e| anyhow::anyhow!("{e} {}", e.detail()))?;
+            let summary = renkei_core::seed::demo(&db).await.map_err(anyhow::Error::from)?;
             if summary.already_present {
                 tracing::info!("demo data already present; nothing changed");
             } else {
@@ -168,7 +168,7 @@ async fn token(args: TokenArgs) -> anyhow::Result<()> {
                     })
                 })
                 .await
-                .map_err(|e| anyhow::anyhow!("{e} {}", e.detail()))?;
+                .map_err(anyhow::Error::from)?;
             let (user, org) = found.with_context(|| format!("no user with subject {subject:?} (run `seed demo`?)"))?;
             let role = user.role().map_err(|e| anyhow::anyhow!("{e}"))?;
             let prefecture = (role == Role::Prefecture).then_some(org.prefecture_code);

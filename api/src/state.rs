@@ -39,7 +39,7 @@ impl AppState {
         let geography = db
             .run(&Principal::system(), |c| Box::pin(Geography::load(c)))
             .await
-            .map_err(|e| anyhow::anyhow!("{e} {}", e.detail()))
+            .map_err(anyhow::Error::from)
             .context("loading prefectures (is the database migrated?)")?;
         let verifier = Verifier::new(config.auth.clone()).await?;
         let redis = config

@@ -296,7 +296,7 @@ async fn send_mail(db: &Db, mailer: &Mailer, job: &Job) -> anyhow::Result<()> {
             Box::pin(async move { Ok(email_deliveries::table.find(key).count().get_result(c).await?) })
         })
         .await
-        .map_err(|e| anyhow::anyhow!("{e} {}", e.detail()))?;
+        .map_err(anyhow::Error::from)?;
     if already > 0 {
         return Ok(());
     }
@@ -319,14 +319,14 @@ async fn send_mail(db: &Db, mailer: &Mailer, job: &Job) -> anyhow::Result<()> {
         })
     })
     .await
-    .map_err(|e| anyhow::anyhow!("{e} {}", e.detail()))?;
+    .map_err(anyhow::Error::from)?;
     Ok(())
 }
 
 /// Runs one job of any kind the worker knows.
 pub async fn run(db: &Db, mailer: &Mailer, job: &Job) -> anyhow::Result<()> {
     let system = Principal::system();
-    let detail = |e: Error| anyhow::anyhow!("{e} {}", e.detail());
+    let detail = anyhow::Error::from;
     match job.kind.as_str() {
         "mail.send" => send_mail(db, mailer, job).await,
         "alert.incident_created" | "alert.incident_phase_changed" | "alert.incident_clock" => {

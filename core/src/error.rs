@@ -98,7 +98,13 @@ impl Error {
     }
 }
 
-impl std::error::Error for Error {}
+/// The cause is the source, so `anyhow`'s `{:#}` and a failing `main` print the whole chain
+/// for operators while `Display` stays safe for clients.
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause.as_ref().map(|c| c.as_ref() as &(dyn std::error::Error + 'static))
+    }
+}
 
 /// Constraint names of the schema, translated into messages a user can act on.
 const CONSTRAINTS: &[(&str, ErrorCode, &str)] = &[

@@ -87,7 +87,7 @@ impl Worker {
             .db
             .run(&Principal::system(), move |c| Box::pin(async move { jobs::claim(c, &id, lease).await }))
             .await
-            .map_err(|e| anyhow::anyhow!("{e} {}", e.detail()))?;
+            .map_err(anyhow::Error::from)?;
         let Some(job) = job else { return Ok(None) };
         Ok(Some(self.execute(job, shutdown.clone()).await?))
     }
@@ -118,14 +118,14 @@ impl Worker {
                 self.db
                     .run(&Principal::system(), move |c| Box::pin(async move { jobs::release(c, id, &worker).await }))
                     .await
-                    .map_err(|e| anyhow::anyhow!("{e} {}", e.detail()))?;
+                    .map_err(anyhow::Error::from)?;
                 Ran::Released
             }
             Some(Ok(())) => {
                 self.db
                     .run(&Principal::system(), move |c| Box::pin(async move { jobs::complete(c, id, &worker).await }))
                     .await
-                    .map_err(|e| anyhow::anyhow!("{e} {}", e.detail()))?;
+                    .map_err(anyhow::Error::from)?;
                 if job.kind == "mail.send" {
                     self.metrics.mails.with_label_values(&["sent"]).inc();
                 }
@@ -144,7 +144,7 @@ impl Worker {
                         Box::pin(async move { jobs::fail(c, &failed, &worker, &error).await })
                     })
                     .await
-                    .map_err(|e| anyhow::anyhow!("{e} {}", e.detail()))?;
+                    .map_err(anyhow::Error::from)?;
                 if dead { Ran::Dead } else { Ran::Retry }
             }
         };

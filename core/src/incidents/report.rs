@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{CareService, IncidentKind, InfectionVector, LeakStatus, SpreadRisk};
-use crate::registry::text_field;
+use crate::registry::{optional_text, text_field};
 use crate::{Error, Result};
 
 /// A care service stopped from `from` until `until` (still stopped when `None`).
@@ -51,13 +51,6 @@ pub struct Report {
     pub recovered_at: Option<DateTime<Utc>>,
 }
 
-fn optional_text(field: &str, value: &mut Option<String>, max: usize) -> Result<()> {
-    if let Some(v) = value.take() {
-        *value = if v.trim().is_empty() { None } else { Some(text_field(field, &v, max)?) };
-    }
-    Ok(())
-}
-
 impl Report {
     /// Trims text and checks every rule, naming the field that breaks one.
     pub fn validated(mut self, now: DateTime<Utc>) -> Result<Self> {
@@ -69,7 +62,7 @@ impl Report {
             ("cause", &mut self.cause),
             ("measuresTaken", &mut self.measures_taken),
         ] {
-            optional_text(field, value, 4000)?;
+            *value = optional_text(field, value.take(), 4000)?;
         }
         // A little slack for clocks that run ahead; a report from the future is a typo.
         let latest = now + chrono::Duration::minutes(10);

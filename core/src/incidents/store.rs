@@ -11,7 +11,7 @@ use super::clocks::{self, Clock, Facts};
 use super::{IncidentKind, LeakStatus, Phase, Recipient, Report, ReportKind};
 use crate::db::Conn;
 use crate::registry::organisations::{self, OrganisationKind};
-use crate::registry::text_field;
+use crate::registry::{optional_text, text_field};
 use crate::schema::{
     flowchart_steps, incident_events, incident_notifications, incident_tasks, incident_versions, incidents,
     ransomware_points, ransomware_preparedness,
@@ -404,7 +404,7 @@ pub async fn add_event(c: &mut Conn, p: &Principal, id: Uuid, e: NewEvent, now: 
     require_hospital_user(p, incident.hospital_id, false, "add to the timeline")?;
     require_step(c, &e.step).await?;
     let actor = text_field("actor", &e.actor, 100)?;
-    let note = e.note.filter(|n| !n.trim().is_empty()).map(|n| text_field("note", &n, 4000)).transpose()?;
+    let note = optional_text("note", e.note, 4000)?;
     if e.occurred_at > now + chrono::Duration::minutes(10) {
         return Err(Error::bad_input("occurredAt: must not be in the future"));
     }
@@ -453,7 +453,7 @@ pub async fn record_notification(
     if notified_at < incident.discovered_at - chrono::Duration::days(1) {
         return Err(Error::bad_input("notifiedAt: must not be before the incident was discovered"));
     }
-    let reference = reference.filter(|r| !r.trim().is_empty()).map(|r| text_field("reference", &r, 200)).transpose()?;
+    let reference = optional_text("reference", reference, 200)?;
     let exists: i64 = incident_notifications::table
         .filter(incident_notifications::incident_id.eq(id).and(incident_notifications::recipient.eq(recipient)))
         .count()
@@ -508,7 +508,7 @@ pub async fn add_task(c: &mut Conn, p: &Principal, id: Uuid, t: NewTask) -> Resu
         require_step(c, step).await?;
     }
     let title = text_field("title", &t.title, 200)?;
-    let assignee = t.assignee.filter(|a| !a.trim().is_empty()).map(|a| text_field("assignee", &a, 100)).transpose()?;
+    let assignee = optional_text("assignee", t.assignee, 100)?;
     Ok(diesel::insert_into(incident_tasks::table)
         .values((
             incident_tasks::incident_id.eq(id),
@@ -651,7 +651,7 @@ pub async fn set_preparedness(
     if known == 0 {
         return Err(Error::bad_input(format!("point: {no} is not one of the 11 ransomware points")));
     }
-    let note = note.filter(|n| !n.trim().is_empty()).map(|n| text_field("note", &n, 2000)).transpose()?;
+    let note = optional_text("note", note, 2000)?;
     let hospital = organisations::get(c, p, hospital_id).await?;
     Ok(diesel::insert_into(ransomware_preparedness::table)
         .values((

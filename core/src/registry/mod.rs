@@ -102,6 +102,11 @@ pub(crate) fn text_field(field: &str, value: &str, max: usize) -> crate::Result<
     Ok(value.to_owned())
 }
 
+/// An optional free-text field: blank means none, anything else is checked like `text_field`.
+pub(crate) fn optional_text(field: &str, value: Option<String>, max: usize) -> crate::Result<Option<String>> {
+    value.filter(|v| !v.trim().is_empty()).map(|v| text_field(field, &v, max)).transpose()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
