@@ -182,6 +182,29 @@ async fn admit(req: &HttpRequest, state: &AppState, answer: Answer, rid: &str) -
     }
 }
 
+/// A domain error as a plain HTTP answer (for the non-GraphQL routes); faults are logged.
+fn refused(rid: &str, e: &DomainError) -> HttpResponse {
+    let status = match e.code {
+        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::BadUserInput => StatusCode::BAD_REQUEST,
+        ErrorCode::Conflict => StatusCode::CONFLICT,
+        ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorCode::Unavailable | ErrorCode::Internal => {
+            tracing::error!(request_id = %rid, code = %e.code, detail = %e.detail(), "http.request_failed");
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+    };
+    errors(status, Answer::Json, rid, e.code.as_str(), &e.message)
+}
+
+/// Records actions in the audit log; a failure leaves what was done standing and is logged.
+async fn audit_actions(state: &AppState, principal: &Principal, rid: &str, actions: Vec<audit::Action>) {
+    if let Err(e) = audit::record(&state.db, principal, actions).await {
+        tracing::error!(request_id = %rid, code = %e.code, detail = %e.detail(), "audit.record_failed");
+    }
+}
+
 fn unauthenticated(answer: Answer, rid: &str, e: &DomainError) -> HttpResponse {
     if e.code != ErrorCode::Unauthenticated {
         tracing::error!(request_id = %rid, code = %e.code, detail = %e.detail(), "auth.lookup_failed");
@@ -400,10 +423,7 @@ async fn run_operation(state: &AppState, principal: &Principal, rid: &str, op: O
                 }
             })
             .collect();
-        if let Err(e) = audit::record(&state.db, principal, actions).await {
-            // The change itself stands; an unrecorded mutation is an alert, not a lost write.
-            tracing::error!(request_id = %rid, code = %e.code, detail = %e.detail(), "audit.record_failed");
-        }
+        audit_actions(state, principal, rid, actions).await;
         // A mutation may have queued jobs; workers listening on Redis pick them up at once.
         if let Some(redis) = state.redis.clone() {
             tokio::spawn(async move { renkei_core::jobs::wake(&redis).await });
@@ -637,16 +657,7 @@ pub async fn download_bundle(req: HttpRequest, path: web::Path<String>, state: w
             "NOT_FOUND".to_owned(),
             errors(StatusCode::NOT_FOUND, Answer::Json, &rid, "NOT_FOUND", "bundle not found or not ready"),
         ),
-        Err(e) if e.code == ErrorCode::Forbidden => {
-            (e.code.as_str().to_owned(), errors(StatusCode::FORBIDDEN, Answer::Json, &rid, e.code.as_str(), &e.message))
-        }
-        Err(e) => {
-            tracing::error!(request_id = %rid, detail = %e.detail(), "bundle.download_failed");
-            (
-                e.code.as_str().to_owned(),
-                errors(StatusCode::SERVICE_UNAVAILABLE, Answer::Json, &rid, e.code.as_str(), &e.message),
-            )
-        }
+        Err(e) => (e.code.as_str().to_owned(), refused(&rid, &e)),
     };
     let action = audit::Action {
         operation: "downloadBundle".into(),
@@ -654,9 +665,7 @@ pub async fn download_bundle(req: HttpRequest, path: web::Path<String>, state: w
         outcome,
         request_id: rid.clone(),
     };
-    if let Err(e) = audit::record(&state.db, &principal, vec![action]).await {
-        tracing::error!(request_id = %rid, detail = %e.detail(), "audit.record_failed");
-    }
+    audit_actions(&state, &principal, &rid, vec![action]).await;
     response
 }
 
@@ -696,18 +705,7 @@ pub async fn export_checklists(req: HttpRequest, path: web::Path<String>, state:
                 .insert_header(("x-request-id", rid.clone()))
                 .body(text),
         ),
-        Err(e) => {
-            let status = match e.code {
-                ErrorCode::Forbidden => StatusCode::FORBIDDEN,
-                ErrorCode::NotFound => StatusCode::NOT_FOUND,
-                ErrorCode::BadUserInput => StatusCode::BAD_REQUEST,
-                _ => {
-                    tracing::error!(request_id = %rid, detail = %e.detail(), "export.failed");
-                    StatusCode::SERVICE_UNAVAILABLE
-                }
-            };
-            (e.code.as_str().to_owned(), errors(status, Answer::Json, &rid, e.code.as_str(), &e.message))
-        }
+        Err(e) => (e.code.as_str().to_owned(), refused(&rid, &e)),
     };
     let action = audit::Action {
         operation: "exportChecklists".into(),
@@ -715,8 +713,6 @@ pub async fn export_checklists(req: HttpRequest, path: web::Path<String>, state:
         outcome,
         request_id: rid.clone(),
     };
-    if let Err(e) = audit::record(&state.db, &principal, vec![action]).await {
-        tracing::error!(request_id = %rid, detail = %e.detail(), "audit.record_failed");
-    }
+    audit_actions(&state, &principal, &rid, vec![action]).await;
     response
 }

@@ -186,14 +186,20 @@ struct Manifest {
     files: Vec<ManifestFile>,
 }
 
+/// Who reads a bundle's data: a prefecture's official for a prefecture bundle, so that it holds
+/// only that prefecture's rows; the ministry for the national one.
+fn reader(prefecture: Option<i16>) -> Result<Principal> {
+    match prefecture {
+        Some(code) => Principal::new("renkei-bundles".into(), Role::Prefecture, None, Some(code)),
+        None => Ok(Principal::system()),
+    }
+}
+
 /// Builds the ZIP for `fiscal_year` and `prefecture` (national when `None`), reading as a
 /// principal of that scope so that a prefecture's bundle holds only its own data.
 pub async fn build(c: &mut Conn, fiscal_year: i32, prefecture: Option<i16>) -> Result<Vec<u8>> {
     let geo = Geography::load(c).await?;
-    let reader = match prefecture {
-        Some(code) => Principal::new("renkei-bundles".into(), Role::Prefecture, None, Some(code))?,
-        None => Principal::system(),
-    };
+    let reader = reader(prefecture)?;
     let (from, until) = fiscal_year_bounds(fiscal_year);
     let as_of_day = day_of(until - chrono::Duration::seconds(1)).min(day_of(Utc::now()));
 
@@ -390,10 +396,7 @@ pub async fn build_and_store(db: &Db, bundle_id: Uuid) -> Result<()> {
     }
     let (fy, pref) = (i32::from(bundle.fiscal_year), bundle.prefecture_code);
     // Building reads as the bundle's own scope; storing and notifying as the ministry.
-    let reader = match pref {
-        Some(code) => Principal::new("renkei-bundles".into(), Role::Prefecture, None, Some(code))?,
-        None => system.clone(),
-    };
+    let reader = reader(pref)?;
     let bytes = db.run(&reader, move |c| Box::pin(build(c, fy, pref))).await?;
     let sha = hex::encode(Sha256::digest(&bytes));
     let size = i32::try_from(bytes.len()).map_err(Error::internal)?;
