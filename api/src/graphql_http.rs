@@ -22,7 +22,7 @@ const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 
 /// The media type the client asked for.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Answer {
+pub(crate) enum Answer {
     /// `application/graphql-response+json`: request errors get 4xx statuses.
     GraphqlResponse,
     /// Legacy `application/json`: every well-formed request gets 200.
@@ -52,7 +52,7 @@ fn negotiate(req: &HttpRequest) -> Option<Answer> {
     }
 }
 
-fn request_id(req: &HttpRequest) -> String {
+pub(crate) fn request_id(req: &HttpRequest) -> String {
     req.headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
@@ -63,7 +63,7 @@ fn request_id(req: &HttpRequest) -> String {
 }
 
 /// A response carrying only request-level errors (no `data`).
-fn errors(status: StatusCode, answer: Answer, rid: &str, code: &str, message: &str) -> HttpResponse {
+pub(crate) fn errors(status: StatusCode, answer: Answer, rid: &str, code: &str, message: &str) -> HttpResponse {
     respond(
         status,
         answer,
@@ -72,7 +72,7 @@ fn errors(status: StatusCode, answer: Answer, rid: &str, code: &str, message: &s
     )
 }
 
-fn respond(status: StatusCode, answer: Answer, rid: &str, body: Value) -> HttpResponse {
+pub(crate) fn respond(status: StatusCode, answer: Answer, rid: &str, body: Value) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header((header::CONTENT_TYPE, answer.content_type()))
         .insert_header(("x-request-id", rid))
@@ -163,7 +163,12 @@ fn client_ip(req: &HttpRequest, state: &AppState) -> String {
 }
 
 /// Rate limits by IP, then the token; a failed verification counts against the IP.
-async fn admit(req: &HttpRequest, state: &AppState, answer: Answer, rid: &str) -> Result<Principal, HttpResponse> {
+pub(crate) async fn admit(
+    req: &HttpRequest,
+    state: &AppState,
+    answer: Answer,
+    rid: &str,
+) -> Result<Principal, HttpResponse> {
     let ip = client_ip(req, state);
     if let Err(limited) = state.limiter.check_ip(&ip).await {
         return Err(single(answer, rid, limited.outcome(rid)));
@@ -183,7 +188,7 @@ async fn admit(req: &HttpRequest, state: &AppState, answer: Answer, rid: &str) -
 }
 
 /// A domain error as a plain HTTP answer (for the non-GraphQL routes); faults are logged.
-fn refused(rid: &str, e: &DomainError) -> HttpResponse {
+pub(crate) fn refused(rid: &str, e: &DomainError) -> HttpResponse {
     let status = match e.code {
         ErrorCode::Forbidden => StatusCode::FORBIDDEN,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
@@ -199,7 +204,7 @@ fn refused(rid: &str, e: &DomainError) -> HttpResponse {
 }
 
 /// Records actions in the audit log; a failure leaves what was done standing and is logged.
-async fn audit_actions(state: &AppState, principal: &Principal, rid: &str, actions: Vec<audit::Action>) {
+pub(crate) async fn audit_actions(state: &AppState, principal: &Principal, rid: &str, actions: Vec<audit::Action>) {
     if let Err(e) = audit::record(&state.db, principal, actions).await {
         tracing::error!(request_id = %rid, code = %e.code, detail = %e.detail(), "audit.record_failed");
     }
@@ -504,6 +509,32 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     single(answer, &rid, execute(&state, &principal, &rid, op, true).await)
 }
 
+/// The request body, refused with 413 past `limit` bytes (before more is read).
+pub(crate) async fn read_body(
+    payload: &mut web::Payload,
+    limit: usize,
+    answer: Answer,
+    rid: &str,
+) -> Result<web::BytesMut, HttpResponse> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let Ok(chunk) = chunk else {
+            return Err(errors(StatusCode::BAD_REQUEST, answer, rid, "BAD_REQUEST", "could not read the request body"));
+        };
+        if body.len() + chunk.len() > limit {
+            return Err(errors(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                answer,
+                rid,
+                "PAYLOAD_TOO_LARGE",
+                &format!("request body larger than {limit} bytes"),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// `POST /graphql` with a JSON object, or a bounded array of them (a batch).
 pub async fn post(req: HttpRequest, mut payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
     let rid = request_id(&req);
@@ -526,22 +557,10 @@ pub async fn post(req: HttpRequest, mut payload: web::Payload, state: web::Data<
             "send the request as application/json",
         );
     }
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let Ok(chunk) = chunk else {
-            return errors(StatusCode::BAD_REQUEST, answer, &rid, "BAD_REQUEST", "could not read the request body");
-        };
-        if body.len() + chunk.len() > state.max_body_bytes {
-            return errors(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                answer,
-                &rid,
-                "PAYLOAD_TOO_LARGE",
-                &format!("request body larger than {} bytes", state.max_body_bytes),
-            );
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let body = match read_body(&mut payload, state.max_body_bytes, answer, &rid).await {
+        Ok(body) => body,
+        Err(res) => return res,
+    };
     let parsed: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(_) => return errors(StatusCode::BAD_REQUEST, answer, &rid, "BAD_REQUEST", "the body is not valid JSON"),
@@ -624,95 +643,4 @@ pub async fn graphiql(state: web::Data<AppState>) -> HttpResponse {
              frame-ancestors 'none'",
         ))
         .body(juniper::http::graphiql::graphiql_source("/graphql", None))
-}
-
-/// `GET /bundles/{id}`: the ZIP of a ready reporting bundle the caller may see (the ministry
-/// any, a prefecture official their own). Every download is audited.
-pub async fn download_bundle(req: HttpRequest, path: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
-    let rid = request_id(&req);
-    let principal = match admit(&req, &state, Answer::Json, &rid).await {
-        Ok(p) => p,
-        Err(res) => return res,
-    };
-    let Ok(id) = uuid::Uuid::parse_str(&path) else {
-        return errors(StatusCode::BAD_REQUEST, Answer::Json, &rid, "BAD_USER_INPUT", "not a bundle id");
-    };
-    let allowed = principal.require(&[renkei_core::Role::National, renkei_core::Role::Prefecture], "download bundles");
-    let found = match allowed {
-        Err(e) => Err(e),
-        Ok(()) => state.db.run(&principal, move |c| Box::pin(renkei_core::bundles::content(c, id))).await,
-    };
-    let (outcome, response) = match found {
-        Ok(Some((bundle, bytes))) => {
-            let scope = bundle.prefecture_code.map_or_else(|| "national".to_owned(), |p| format!("{p:02}"));
-            let name = format!("renkei-{scope}-fy{}.zip", bundle.fiscal_year);
-            let res = HttpResponse::Ok()
-                .content_type("application/zip")
-                .insert_header(("content-disposition", format!("attachment; filename=\"{name}\"")))
-                .insert_header(("x-request-id", rid.clone()))
-                .body(bytes);
-            ("ok".to_owned(), res)
-        }
-        Ok(None) => (
-            "NOT_FOUND".to_owned(),
-            errors(StatusCode::NOT_FOUND, Answer::Json, &rid, "NOT_FOUND", "bundle not found or not ready"),
-        ),
-        Err(e) => (e.code.as_str().to_owned(), refused(&rid, &e)),
-    };
-    let action = audit::Action {
-        operation: "downloadBundle".into(),
-        targets: vec![id.to_string()],
-        outcome,
-        request_id: rid.clone(),
-    };
-    audit_actions(&state, &principal, &rid, vec![action]).await;
-    response
-}
-
-/// `GET /exports/checklists/{fiscal_year}.csv`: every submitted hospital checklist of the year
-/// as CSV for Excel (a prefecture its own, the ministry all). Audited like a bundle download.
-pub async fn export_checklists(req: HttpRequest, path: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
-    let rid = request_id(&req);
-    let principal = match admit(&req, &state, Answer::Json, &rid).await {
-        Ok(p) => p,
-        Err(res) => return res,
-    };
-    let Some(fy) = path.strip_suffix(".csv").and_then(|y| y.parse::<i32>().ok()) else {
-        return errors(
-            StatusCode::BAD_REQUEST,
-            Answer::Json,
-            &rid,
-            "BAD_USER_INPUT",
-            "use /exports/checklists/<fiscal year>.csv",
-        );
-    };
-    let p = principal.clone();
-    let result = state
-        .db
-        .run(&principal, move |c| {
-            Box::pin(async move { renkei_core::checklists::export::submissions_csv(c, &p, fy).await })
-        })
-        .await;
-    let (outcome, response) = match result {
-        Ok((text, _)) => (
-            "ok".to_owned(),
-            HttpResponse::Ok()
-                .content_type("text/csv; charset=utf-8")
-                .insert_header((
-                    "content-disposition",
-                    format!("attachment; filename=\"renkei-checklists-fy{fy}.csv\""),
-                ))
-                .insert_header(("x-request-id", rid.clone()))
-                .body(text),
-        ),
-        Err(e) => (e.code.as_str().to_owned(), refused(&rid, &e)),
-    };
-    let action = audit::Action {
-        operation: "exportChecklists".into(),
-        targets: vec![fy.to_string()],
-        outcome,
-        request_id: rid.clone(),
-    };
-    audit_actions(&state, &principal, &rid, vec![action]).await;
-    response
 }

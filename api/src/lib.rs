@@ -1,6 +1,7 @@
 //! Renkei's HTTP server: GraphQL over HTTP, GraphiQL, health and readiness.
 
 pub mod config;
+pub mod files;
 pub mod graphql_http;
 pub mod health;
 pub mod observe;
@@ -48,8 +49,13 @@ pub fn routes(cfg: &mut web::ServiceConfig, http: &HttpConfig) {
                     .route(web::get().to(graphql_http::get))
                     .default_service(web::to(graphql_http::method_not_allowed)),
             )
-            .service(web::resource("/exports/checklists/{file}").route(web::get().to(graphql_http::export_checklists)))
-            .service(web::resource("/bundles/{id}").route(web::get().to(graphql_http::download_bundle)))
+            .service(web::resource("/exports/checklists/{file}").route(web::get().to(files::export_checklists)))
+            .service(
+                web::resource("/forms/{fiscal_year}/{file}")
+                    .route(web::get().to(files::download_form))
+                    .route(web::put().to(files::upload_form)),
+            )
+            .service(web::resource("/bundles/{id}").route(web::get().to(files::download_bundle)))
             .service(web::resource("/graphiql").route(web::get().to(graphql_http::graphiql)))
             .service(web::resource("/healthz").route(web::get().to(health::healthz)))
             .service(web::resource("/readyz").route(web::get().to(health::readyz)))

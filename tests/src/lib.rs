@@ -208,6 +208,8 @@ pub struct Reply {
     pub content_type: String,
     pub headers: std::collections::HashMap<String, String>,
     pub body: Value,
+    /// The body as sent (for files).
+    pub raw: Vec<u8>,
 }
 
 impl Reply {
@@ -287,7 +289,7 @@ impl TestApp {
         let bytes = test::read_body(res).await;
         let body =
             serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
-        Reply { status, content_type, headers, body }
+        Reply { status, content_type, headers, body, raw: bytes.to_vec() }
     }
 
     /// POSTs one operation as `principal`.

@@ -5,3 +5,4 @@ pub mod export;
 pub mod inspections;
 pub mod submissions;
 pub mod windows;
+pub mod xlsx;

@@ -124,69 +124,10 @@ pub fn check(items: &[Item], answers: &[Answer], fiscal_year: i16, complete: boo
             problems.push(format!("{code}: answered twice"));
             continue;
         }
-        let Some(item) = by_code.get(code) else {
-            problems.push(format!("{code}: not an item of this checklist"));
-            continue;
-        };
-        if item.status == ItemStatus::Absent {
-            problems.push(format!("{code}: not asked in fiscal year {fiscal_year}"));
-            continue;
-        }
-        match item.answer_type {
-            AnswerType::YesNo => match a.value.as_deref() {
-                None => {}
-                Some(v) if !yes_no(v) => problems.push(format!("{code}: answer yes or no")),
-                Some(v) => {
-                    let Some(checked) = a.checked_on else {
-                        problems.push(format!("{code}: the day it was checked is required"));
-                        continue;
-                    };
-                    if v == "no" {
-                        match a.target_on {
-                            None => problems.push(format!("{code}: a \"no\" needs a target date for the fix")),
-                            Some(t) if t < checked => {
-                                problems.push(format!("{code}: the target date is before the check"))
-                            }
-                            Some(_) => {}
-                        }
-                    }
-                    match (&a.second_value, a.second_checked_on) {
-                        (None, None) => {}
-                        (Some(s), Some(day)) if yes_no(s) && day >= checked => {}
-                        (Some(s), Some(_)) if !yes_no(s) => {
-                            problems.push(format!("{code}: the second check answers yes or no"))
-                        }
-                        (Some(_), Some(_)) => problems.push(format!("{code}: the second check comes after the first")),
-                        _ => problems.push(format!("{code}: a second check needs both its day and its answer")),
-                    }
-                }
-            },
-            AnswerType::Number => {
-                if let Some(v) = &a.value
-                    && !v.parse::<i64>().is_ok_and(|n| n >= 0)
-                {
-                    problems.push(format!("{code}: a whole number of 0 or more"));
-                }
-            }
-            AnswerType::Date => {
-                if let Some(v) = &a.value
-                    && NaiveDate::parse_from_str(v, "%Y-%m-%d").is_err()
-                {
-                    problems.push(format!("{code}: a date as YYYY-MM-DD"));
-                }
-            }
-            AnswerType::Choice => {
-                if let Some(v) = &a.value
-                    && !item.choices.contains(v)
-                {
-                    problems.push(format!("{code}: one of {}", item.choices.join(", ")));
-                }
-            }
-            AnswerType::MultiChoice => {
-                let distinct: BTreeSet<&String> = a.values.iter().collect();
-                if distinct.len() != a.values.len() || a.values.iter().any(|v| !item.choices.contains(v)) {
-                    problems.push(format!("{code}: distinct choices among {}", item.choices.join(", ")));
-                }
+        match by_code.get(code) {
+            None => problems.push(format!("{code}: not an item of this checklist")),
+            Some(item) => {
+                problems.extend(problems_of(item, a, fiscal_year).into_iter().map(|p| format!("{code}: {p}")))
             }
         }
     }
@@ -202,18 +143,73 @@ pub fn check(items: &[Item], answers: &[Answer], fiscal_year: i16, complete: boo
     if problems.is_empty() { Ok(()) } else { Err(Error::bad_input(problems.join("; "))) }
 }
 
-/// Saves the draft answers of `hospital_id`'s `form` for `fiscal_year`, starting the
-/// submission if need be. Editing a submitted or reviewed form starts a correction (a new
-/// revision when submitted again).
-pub async fn save_draft(
-    c: &mut Conn,
-    p: &Principal,
-    fiscal_year: i32,
-    form: Form,
-    hospital_id: Uuid,
-    answers: Vec<Answer>,
-) -> Result<Submission> {
-    let vendor_id = match form {
+/// What is wrong with one answer to `item` (the rules of the paper form), each problem a phrase.
+pub fn problems_of(item: &Item, a: &Answer, fiscal_year: i16) -> Vec<String> {
+    let mut problems: Vec<String> = Vec::new();
+    if item.status == ItemStatus::Absent {
+        problems.push(format!("not asked in fiscal year {fiscal_year}"));
+        return problems;
+    }
+    match item.answer_type {
+        AnswerType::YesNo => match a.value.as_deref() {
+            None => {}
+            Some(v) if !yes_no(v) => problems.push("answer yes or no".into()),
+            Some(v) => {
+                let Some(checked) = a.checked_on else {
+                    problems.push("the day it was checked is required".into());
+                    return problems;
+                };
+                if v == "no" {
+                    match a.target_on {
+                        None => problems.push("a \"no\" needs a target date for the fix".into()),
+                        Some(t) if t < checked => problems.push("the target date is before the check".into()),
+                        Some(_) => {}
+                    }
+                }
+                match (&a.second_value, a.second_checked_on) {
+                    (None, None) => {}
+                    (Some(s), Some(day)) if yes_no(s) && day >= checked => {}
+                    (Some(s), Some(_)) if !yes_no(s) => problems.push("the second check answers yes or no".into()),
+                    (Some(_), Some(_)) => problems.push("the second check comes after the first".into()),
+                    _ => problems.push("a second check needs both its day and its answer".into()),
+                }
+            }
+        },
+        AnswerType::Number => {
+            if let Some(v) = &a.value
+                && !v.parse::<i64>().is_ok_and(|n| n >= 0)
+            {
+                problems.push("a whole number of 0 or more".into());
+            }
+        }
+        AnswerType::Date => {
+            if let Some(v) = &a.value
+                && NaiveDate::parse_from_str(v, "%Y-%m-%d").is_err()
+            {
+                problems.push("a date as YYYY-MM-DD".into());
+            }
+        }
+        AnswerType::Choice => {
+            if let Some(v) = &a.value
+                && !item.choices.contains(v)
+            {
+                problems.push(format!("one of {}", item.choices.join(", ")));
+            }
+        }
+        AnswerType::MultiChoice => {
+            let distinct: BTreeSet<&String> = a.values.iter().collect();
+            if distinct.len() != a.values.len() || a.values.iter().any(|v| !item.choices.contains(v)) {
+                problems.push(format!("distinct choices among {}", item.choices.join(", ")));
+            }
+        }
+    }
+    problems
+}
+
+/// Whether `p` may fill `hospital_id`'s `form`: the hospital's administrator its own forms, a
+/// vendor the vendor form of a hospital that linked it. The vendor's id for the vendor form.
+pub async fn filler(c: &mut Conn, p: &Principal, form: Form, hospital_id: Uuid) -> Result<Option<Uuid>> {
+    match form {
         Form::Vendor => {
             p.require(&[Role::Vendor], "fill the vendor form")?;
             let vendor = p.organisation_id.unwrap_or_default();
@@ -225,20 +221,78 @@ pub async fn save_draft(
             if linked == 0 {
                 return Err(Error::forbidden("the hospital has not linked this vendor"));
             }
-            Some(vendor)
+            Ok(Some(vendor))
         }
         Form::Hospital | Form::Survey => {
             p.require(&[Role::HospitalAdmin], "fill the hospital's forms")?;
             if p.organisation_id != Some(hospital_id) {
                 return Err(Error::forbidden("a hospital fills its own forms only"));
             }
-            None
+            Ok(None)
         }
-    };
+    }
+}
+
+/// The catalog of `form` for `fiscal_year` and its items.
+pub async fn form_catalog(c: &mut Conn, fiscal_year: i32, form: Form) -> Result<(Catalog, Vec<Item>)> {
     let catalog: Catalog = catalog::find(c, fiscal_year, form)
         .await?
         .ok_or_else(|| Error::bad_input(format!("fiscalYear: no {form} checklist for {fiscal_year}")))?;
     let items = catalog::items(c, catalog.id).await?;
+    Ok((catalog, items))
+}
+
+/// A hospital's form as it stands, to download: the catalog, the hospital's name and the
+/// current answers (none before it is started). The hospital's own users and its health centre,
+/// prefecture and the ministry may read the hospital and survey forms; a vendor its own vendor form.
+pub async fn form_as_it_stands(
+    c: &mut Conn,
+    p: &Principal,
+    fiscal_year: i32,
+    form: Form,
+    hospital_id: Uuid,
+) -> Result<(Catalog, Vec<Item>, String, Vec<Answer>)> {
+    let mine = visible_to(p).filter(submissions::hospital_id.eq(hospital_id));
+    let mine = match form {
+        Form::Vendor => {
+            p.require(&[Role::Vendor], "read the vendor form")?;
+            mine.filter(submissions::vendor_id.eq(p.organisation_id.unwrap_or_default()))
+        }
+        Form::Hospital | Form::Survey => {
+            if p.is(Role::Vendor) {
+                return Err(Error::forbidden("a vendor reads the vendor form only"));
+            }
+            mine.filter(submissions::vendor_id.is_null())
+        }
+    };
+    let hospital = organisations::get(c, p, hospital_id).await?;
+    let (catalog, items) = form_catalog(c, fiscal_year, form).await?;
+    let draft: Option<serde_json::Value> = mine
+        .filter(submissions::catalog_id.eq(catalog.id))
+        .select(submissions::draft_answers)
+        .first(c)
+        .await
+        .optional()?;
+    let answers = match draft {
+        Some(d) => answers_of(&d)?,
+        None => Vec::new(),
+    };
+    Ok((catalog, items, hospital.name, answers))
+}
+
+/// Saves the draft answers of `hospital_id`'s `form` for `fiscal_year`, starting the
+/// submission if need be. Editing a submitted or reviewed form starts a correction (a new
+/// revision when submitted again).
+pub async fn save_draft(
+    c: &mut Conn,
+    p: &Principal,
+    fiscal_year: i32,
+    form: Form,
+    hospital_id: Uuid,
+    answers: Vec<Answer>,
+) -> Result<Submission> {
+    let vendor_id = filler(c, p, form, hospital_id).await?;
+    let (catalog, items) = form_catalog(c, fiscal_year, form).await?;
     check(&items, &answers, catalog.fiscal_year, false)?;
     let body = serde_json::to_value(&answers).map_err(Error::internal)?;
     let mine =

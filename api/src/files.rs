@@ -1,0 +1,247 @@
+//! Files over plain HTTP, next to GraphQL: the hospital's checklist form as an Excel workbook
+//! (download, and upload as the draft), the prefectures' exports of the year's submissions (CSV
+//! or .xlsx) and the reporting bundles. Same authentication, rate limits and error shape as
+//! `/graphql`; every export, upload and bundle download is audited.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use renkei_core::audit;
+use renkei_core::checklists::catalog::Form;
+use renkei_core::checklists::{export, submissions, xlsx};
+use renkei_core::{Error as DomainError, Principal, Role};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::graphql_http::{Answer, admit, audit_actions, errors, read_body, refused, request_id, respond};
+
+const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+fn attachment(rid: &str, content_type: &str, name: &str, body: Vec<u8>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header(("content-disposition", format!("attachment; filename=\"{name}\"")))
+        .insert_header(("x-request-id", rid.to_owned()))
+        .body(body)
+}
+
+fn bad_path(rid: &str, hint: &str) -> HttpResponse {
+    errors(StatusCode::BAD_REQUEST, Answer::Json, rid, "BAD_USER_INPUT", hint)
+}
+
+async fn audited(state: &AppState, principal: &Principal, rid: &str, operation: &str, target: String, outcome: String) {
+    let action =
+        audit::Action { operation: operation.into(), targets: vec![target], outcome, request_id: rid.to_owned() };
+    audit_actions(state, principal, rid, vec![action]).await;
+}
+
+fn outcome_of<T>(result: &Result<T, DomainError>) -> String {
+    match result {
+        Ok(_) => "ok".into(),
+        Err(e) => e.code.as_str().into(),
+    }
+}
+
+/// CPU work (reading or writing a workbook) off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, DomainError> + Send + 'static,
+) -> Result<T, DomainError> {
+    web::block(f).await.map_err(DomainError::internal)?
+}
+
+/// `GET /bundles/{id}`: the ZIP of a ready reporting bundle the caller may see (the ministry
+/// any, a prefecture official their own).
+pub async fn download_bundle(req: HttpRequest, path: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
+    let rid = request_id(&req);
+    let principal = match admit(&req, &state, Answer::Json, &rid).await {
+        Ok(p) => p,
+        Err(res) => return res,
+    };
+    let Ok(id) = Uuid::parse_str(&path) else {
+        return bad_path(&rid, "not a bundle id");
+    };
+    let allowed = principal.require(&[Role::National, Role::Prefecture], "download bundles");
+    let found = match allowed {
+        Err(e) => Err(e),
+        Ok(()) => state.db.run(&principal, move |c| Box::pin(renkei_core::bundles::content(c, id))).await,
+    };
+    let (outcome, response) = match found {
+        Ok(Some((bundle, bytes))) => {
+            let scope = bundle.prefecture_code.map_or_else(|| "national".to_owned(), |p| format!("{p:02}"));
+            let name = format!("renkei-{scope}-fy{}.zip", bundle.fiscal_year);
+            ("ok".to_owned(), attachment(&rid, "application/zip", &name, bytes))
+        }
+        Ok(None) => (
+            "NOT_FOUND".to_owned(),
+            errors(StatusCode::NOT_FOUND, Answer::Json, &rid, "NOT_FOUND", "bundle not found or not ready"),
+        ),
+        Err(e) => (e.code.as_str().to_owned(), refused(&rid, &e)),
+    };
+    audited(&state, &principal, &rid, "downloadBundle", id.to_string(), outcome).await;
+    response
+}
+
+/// `GET /exports/checklists/{fiscal_year}.csv` (or `.xlsx`): every submitted hospital checklist
+/// of the year, one row per hospital and item (a prefecture its own, the ministry all).
+pub async fn export_checklists(req: HttpRequest, path: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
+    let rid = request_id(&req);
+    let principal = match admit(&req, &state, Answer::Json, &rid).await {
+        Ok(p) => p,
+        Err(res) => return res,
+    };
+    let Some((year, kind)) = path.rsplit_once('.') else {
+        return bad_path(&rid, "use /exports/checklists/<fiscal year>.csv or .xlsx");
+    };
+    let (Ok(fy), "csv" | "xlsx") = (year.parse::<i32>(), kind) else {
+        return bad_path(&rid, "use /exports/checklists/<fiscal year>.csv or .xlsx");
+    };
+    let p = principal.clone();
+    let rows =
+        state.db.run(&principal, move |c| Box::pin(async move { export::submission_rows(c, &p, fy).await })).await;
+    let file = match (rows, kind) {
+        (Err(e), _) => Err(e),
+        (Ok(rows), "csv") => Ok((export::csv_of(rows).into_bytes(), "text/csv; charset=utf-8")),
+        (Ok(rows), _) => blocking(move || export::submissions_xlsx(&rows)).await.map(|bytes| (bytes, XLSX)),
+    };
+    let outcome = outcome_of(&file);
+    let response = match file {
+        Ok((bytes, content_type)) => attachment(&rid, content_type, &format!("renkei-checklists-fy{fy}.{kind}"), bytes),
+        Err(e) => refused(&rid, &e),
+    };
+    audited(&state, &principal, &rid, "exportChecklists", format!("{fy}.{kind}"), outcome).await;
+    response
+}
+
+#[derive(Deserialize)]
+pub struct FormQuery {
+    /// The hospital whose form it is; the caller's own organisation when absent.
+    hospital: Option<String>,
+}
+
+/// Who asks, and the fiscal year, form and hospital a `/forms/{fiscal_year}/{form}.xlsx`
+/// request is about.
+async fn form_request(
+    req: &HttpRequest,
+    state: &AppState,
+    rid: &str,
+    path: &(String, String),
+    query: &FormQuery,
+) -> Result<(Principal, i32, Form, Uuid), HttpResponse> {
+    const HINT: &str = "use /forms/<fiscal year>/<hospital|survey|vendor>.xlsx[?hospital=<id>]";
+    let principal = admit(req, state, Answer::Json, rid).await?;
+    let fy = path.0.parse::<i32>().map_err(|_| bad_path(rid, HINT))?;
+    let form = path.1.strip_suffix(".xlsx").and_then(|f| f.parse::<Form>().ok()).ok_or_else(|| bad_path(rid, HINT))?;
+    let hospital = match &query.hospital {
+        Some(h) => Uuid::parse_str(h).map_err(|_| bad_path(rid, "hospital: not an organisation id"))?,
+        None => principal.organisation_id.ok_or_else(|| bad_path(rid, "hospital: say whose form (?hospital=<id>)"))?,
+    };
+    Ok((principal, fy, form, hospital))
+}
+
+/// `GET /forms/{fiscal_year}/{form}.xlsx`: the form with the hospital's current answers, to
+/// fill in Excel and upload again.
+pub async fn download_form(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    query: web::Query<FormQuery>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let rid = request_id(&req);
+    let (principal, fy, form, hospital) = match form_request(&req, &state, &rid, &path, &query).await {
+        Ok(t) => t,
+        Err(res) => return res,
+    };
+    let p = principal.clone();
+    let standing = state
+        .db
+        .run(&principal, move |c| {
+            Box::pin(async move { submissions::form_as_it_stands(c, &p, fy, form, hospital).await })
+        })
+        .await;
+    let file = match standing {
+        Ok((catalog, items, name, answers)) => {
+            blocking(move || xlsx::write_form(&catalog, &items, &name, &answers)).await
+        }
+        Err(e) => Err(e),
+    };
+    match file {
+        Ok(bytes) => attachment(&rid, XLSX, &format!("renkei-{form}-fy{fy}.xlsx"), bytes),
+        Err(e) => refused(&rid, &e),
+    }
+}
+
+/// `PUT /forms/{fiscal_year}/{form}.xlsx`: a filled form becomes the hospital's draft, as if
+/// saved through `saveChecklistDraft`. A bad file is refused with one error per problem (its
+/// row and item in `extensions`) and nothing is saved.
+pub async fn upload_form(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    query: web::Query<FormQuery>,
+    mut payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let rid = request_id(&req);
+    let (principal, fy, form, hospital) = match form_request(&req, &state, &rid, &path, &query).await {
+        Ok(t) => t,
+        Err(res) => return res,
+    };
+    let body = match read_body(&mut payload, xlsx::MAX_UPLOAD_BYTES, Answer::Json, &rid).await {
+        Ok(body) => body.freeze(),
+        Err(res) => return res,
+    };
+    let p = principal.clone();
+    let catalog = state
+        .db
+        .run(&principal, move |c| {
+            Box::pin(async move {
+                submissions::filler(c, &p, form, hospital).await?;
+                submissions::form_catalog(c, fy, form).await
+            })
+        })
+        .await;
+    let parsed = match catalog {
+        Ok((catalog, items)) => blocking(move || Ok(xlsx::read_form(&body, &catalog, &items))).await,
+        Err(e) => Err(e),
+    };
+    let saved = match parsed {
+        Ok(Ok(answers)) => {
+            let p = principal.clone();
+            state
+                .db
+                .run(&principal, move |c| {
+                    Box::pin(async move { submissions::save_draft(c, &p, fy, form, hospital, answers).await })
+                })
+                .await
+                .map(Ok)
+        }
+        Ok(Err(problems)) => Ok(Err(problems)),
+        Err(e) => Err(e),
+    };
+    let target = format!("{hospital}/{fy}/{form}");
+    let (outcome, response) = match saved {
+        Ok(Ok(s)) => {
+            let body = json!({ "data": { "submission": {
+                "id": s.id, "status": s.status, "revision": s.revision, "answers": s.draft_answers.as_array().map_or(0, Vec::len)
+            } } });
+            ("ok".to_owned(), respond(StatusCode::OK, Answer::Json, &rid, body))
+        }
+        Ok(Err(problems)) => {
+            let errors: Vec<_> = problems
+                .iter()
+                .map(|p| {
+                    json!({ "message": p.to_string(), "extensions": {
+                        "code": "BAD_USER_INPUT", "requestId": rid, "row": p.row, "item": p.item
+                    } })
+                })
+                .collect();
+            (
+                "BAD_USER_INPUT".to_owned(),
+                respond(StatusCode::BAD_REQUEST, Answer::Json, &rid, json!({ "errors": errors })),
+            )
+        }
+        Err(e) => (e.code.as_str().to_owned(), refused(&rid, &e)),
+    };
+    audited(&state, &principal, &rid, "uploadChecklistForm", target, outcome).await;
+    response
+}
