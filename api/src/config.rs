@@ -34,6 +34,8 @@ pub struct ApiConfig {
     pub request_timeout: Duration,
     /// `CORS_ALLOWED_ORIGINS`: comma-separated origins allowed to call from a browser.
     pub cors_origins: Vec<String>,
+    /// `KPI_SUPPRESSION_THRESHOLD`, `DESIGNATION_LAW_START_FY`.
+    pub kpi: renkei_core::kpis::coverage::Settings,
     pub database: DatabaseConfig,
     pub auth: AuthConfig,
     pub redis_url: Option<String>,
@@ -77,6 +79,7 @@ impl ApiConfig {
             anyhow::bail!("REQUEST_TIMEOUT_SECONDS must be between 1 and 300");
         }
         Ok(Self {
+            kpi: renkei_core::kpis::coverage::Settings::from_env()?,
             introspection: parse_or("GRAPHQL_INTROSPECTION", true)?,
             limits,
             rate_limits: RateLimits {

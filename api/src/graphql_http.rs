@@ -384,7 +384,12 @@ async fn run_operation(state: &AppState, principal: &Principal, rid: &str, op: O
     if let Err(limited) = state.limiter.check_operation(principal, kind == "mutation").await {
         return Ran { outcome: limited.outcome(rid), kind, name: analysis.operation_name };
     }
-    let ctx = Context { db: state.db.clone(), principal: principal.clone(), geography: state.geography.clone() };
+    let ctx = Context {
+        db: state.db.clone(),
+        principal: principal.clone(),
+        geography: state.geography.clone(),
+        kpi: state.kpi,
+    };
     let execution = REQUEST_ID.scope(rid.to_owned(), validated.execute(&op.variables, &ctx));
     let outcome = match tokio::time::timeout(state.request_timeout, execution).await {
         Ok(Ok((data, errs))) => {

@@ -31,6 +31,7 @@ pub struct AppState {
     pub max_body_bytes: usize,
     pub max_batch: usize,
     pub graphiql: bool,
+    pub kpi: renkei_core::kpis::coverage::Settings,
 }
 
 impl AppState {
@@ -64,6 +65,7 @@ impl AppState {
             max_body_bytes: config.max_body_bytes,
             max_batch: config.max_batch,
             graphiql: config.graphiql,
+            kpi: config.kpi,
         })
     }
 }

@@ -17,9 +17,8 @@ use crate::incidents::clocks::format_jst;
 use crate::incidents::store as incidents;
 use crate::jobs::{self, Job};
 use crate::mail::{Mail, Mailer};
-use crate::registry::designations;
 use crate::registry::geography::Geography;
-use crate::registry::organisations::{self, OrganisationKind};
+use crate::registry::organisations;
 use crate::schema::{email_deliveries, organisations as orgs_t, user_alert_preferences, users};
 use crate::{Error, Principal, Result, Role};
 
@@ -231,50 +230,30 @@ async fn incident_alert(c: &mut Conn, job: &Job) -> Result<usize> {
     }
 }
 
-/// Regions and prefectures without a critical-infrastructure hospital in force, for the ministry
-/// (the law asks for one per region at its start and one per prefecture by its third year).
-pub async fn coverage_gaps(
-    c: &mut Conn,
-    geo: &Geography,
-    day: chrono::NaiveDate,
-) -> Result<(Vec<String>, Vec<String>)> {
-    let hospitals: Vec<(Uuid, i16)> = orgs_t::table
-        .filter(orgs_t::kind.eq(OrganisationKind::Hospital))
-        .select((orgs_t::id, orgs_t::prefecture_code))
-        .load(c)
-        .await?;
-    let ids: Vec<Uuid> = hospitals.iter().map(|h| h.0).collect();
-    let designated: BTreeSet<Uuid> = designations::for_hospitals(c, &ids)
-        .await?
-        .into_iter()
-        .filter(|d| d.in_force_on(day))
-        .map(|d| d.hospital_id)
-        .collect();
-    let covered: BTreeSet<i16> = hospitals.iter().filter(|(id, _)| designated.contains(id)).map(|(_, p)| *p).collect();
-    let prefectures: Vec<String> =
-        geo.prefectures.iter().filter(|p| !covered.contains(&p.code)).map(|p| p.name_ja.clone()).collect();
-    let regions: Vec<String> = geo
-        .regions
-        .iter()
-        .filter(|r| !geo.prefectures_in(&r.code).any(|p| covered.contains(&p.code)))
-        .map(|r| r.name_ja.clone())
-        .collect();
-    Ok((regions, prefectures))
-}
-
+/// Regions and prefectures without a critical-infrastructure hospital in force, mailed to the
+/// ministry with where the law's requirements stand.
 async fn coverage_alert(c: &mut Conn) -> Result<usize> {
     let geo = Geography::load(c).await?;
     let today = crate::incidents::clocks::day_of(Utc::now());
-    let (regions, prefectures) = coverage_gaps(c, &geo, today).await?;
+    // The worker checked the settings at start; a bad value cannot reach here.
+    let settings = crate::kpis::coverage::Settings::from_env().unwrap_or_default();
+    let cov = crate::kpis::coverage::coverage(c, &Principal::system(), &geo, &settings, today).await?;
+    let missing = |areas: &[crate::kpis::coverage::Area]| -> Vec<String> {
+        areas.iter().filter(|a| a.designated_hospitals == 0).map(|a| a.name_ja.clone()).collect()
+    };
+    let (regions, prefectures) = (missing(&cov.regions), missing(&cov.prefectures));
     if regions.is_empty() && prefectures.is_empty() {
         return Ok(0);
     }
     let subject = "【Renkei】重要インフラ指定病院のない地域・都道府県".to_owned();
     let body = format!(
-        "{today} 時点で指定中の病院がない地域: {}\n指定中の病院がない都道府県（{}）: {}\n\n制度開始時には各地域に1以上、3年度目までに各都道府県に1以上の指定が求められます。\n",
+        "{today} 時点で指定中の病院がない地域: {}\n指定中の病院がない都道府県（{}）: {}\n\n\
+         制度開始時（{}）には各地域に1以上、3年度目の末（{}）までに各都道府県に1以上の指定が求められます。\n",
         if regions.is_empty() { "なし".into() } else { regions.join("、") },
         prefectures.len(),
         if prefectures.is_empty() { "なし".into() } else { prefectures.join("、") },
+        cov.regions_due,
+        cov.prefectures_due,
     );
     fan_out(c, "designation_coverage", &format!("coverage:{today}"), &[Audience::Ministry], &subject, &body, None).await
 }

@@ -13,6 +13,7 @@ pub mod db;
 pub mod error;
 pub mod incidents;
 pub mod jobs;
+pub mod kpis;
 pub mod mail;
 pub mod metrics;
 pub mod principal;

@@ -10,6 +10,7 @@ pub struct Context {
     pub db: Db,
     pub principal: Principal,
     pub geography: Arc<Geography>,
+    pub kpi: renkei_core::kpis::coverage::Settings,
 }
 
 impl juniper::Context for Context {}

@@ -20,6 +20,7 @@ use crate::types::incident::{
     PressingClock, RansomwarePoint, RansomwarePreparedness,
 };
 use crate::types::job::DeadJob;
+use crate::types::kpi::{DesignationCoverage, KpiDimension, KpiMetric, KpiRow, KpiScopeInput, PeerComparison};
 use crate::types::organisation::{Organisation, OrganisationConnection, OrganisationEdge, OrganisationFilterInput};
 use crate::types::submission::{ChecklistSubmission, HospitalChecklistStatus, Inspection, SubmissionWindow};
 use crate::types::viewer::Viewer;
@@ -304,6 +305,74 @@ impl Query {
             .filter(|(_, s)| keep(s))
             .map(|(hospital, status)| HospitalChecklistStatus { hospital, status })
             .collect())
+    }
+
+    /// KPIs (DESIGN §3) for one or more fiscal years (a time series) in a scope, grouped by
+    /// any of bed band, prefecture, region, designation and function. Every row gives numerator,
+    /// denominator and rate; cells too small to show without revealing hospitals the caller may
+    /// not see are suppressed. `metrics` defaults to every KPI but the per-item rates;
+    /// `ITEM_YES_RATE` covers the `items` named (all yes/no items when none).
+    async fn kpi_report(
+        ctx: &Context,
+        fiscal_years: Vec<i32>,
+        scope: Option<KpiScopeInput>,
+        group_by: Option<Vec<KpiDimension>>,
+        metrics: Option<Vec<KpiMetric>>,
+        items: Option<Vec<String>>,
+    ) -> ApiResult<Vec<KpiRow>> {
+        let mut group_by: Vec<renkei_core::kpis::Dimension> =
+            group_by.unwrap_or_default().into_iter().map(Into::into).collect();
+        group_by.sort_by_key(|d| d.as_str());
+        group_by.dedup();
+        let items = items.unwrap_or_default();
+        if items.len() > 200 {
+            return Err(Error::bad_input("items: at most 200").into());
+        }
+        let query = renkei_core::kpis::Query {
+            fiscal_years,
+            scope: scope.unwrap_or_default().scope()?,
+            group_by,
+            metrics: metrics.unwrap_or_default().into_iter().map(Into::into).collect(),
+            items,
+            today: renkei_core::incidents::clocks::day_of(chrono::Utc::now()),
+        };
+        let (p, geo, threshold) = (ctx.principal.clone(), ctx.geography.clone(), ctx.kpi.suppression_threshold);
+        let rows = ctx
+            .run(move |c| Box::pin(async move { renkei_core::kpis::report(c, &p, &geo, &query, threshold).await }))
+            .await?;
+        Ok(rows.into_iter().map(KpiRow).collect())
+    }
+
+    /// A hospital's own figures next to its bed band's, nationally and in its prefecture (the
+    /// caller's own hospital when `hospitalId` is not given).
+    async fn peer_comparison(ctx: &Context, fiscal_year: i32, hospital_id: Option<ID>) -> ApiResult<PeerComparison> {
+        let hospital = match hospital_id {
+            Some(id) => parse_id("hospitalId", &id)?,
+            None => ctx.principal.organisation_id.ok_or_else(|| Error::bad_input("hospitalId: say which hospital"))?,
+        };
+        let (p, geo, threshold) = (ctx.principal.clone(), ctx.geography.clone(), ctx.kpi.suppression_threshold);
+        let today = renkei_core::incidents::clocks::day_of(chrono::Utc::now());
+        let peers = ctx
+            .run(move |c| {
+                Box::pin(async move {
+                    renkei_core::kpis::peers::compare(c, &p, &geo, hospital, fiscal_year, today, threshold).await
+                })
+            })
+            .await?;
+        Ok(PeerComparison(peers))
+    }
+
+    /// Regions and prefectures with and without a designated critical-infrastructure hospital
+    /// on `asOf` (today by default), against the law's timeline.
+    async fn designation_coverage(ctx: &Context, as_of: Option<chrono::NaiveDate>) -> ApiResult<DesignationCoverage> {
+        let day = as_of.unwrap_or_else(|| renkei_core::incidents::clocks::day_of(chrono::Utc::now()));
+        let (p, geo, settings) = (ctx.principal.clone(), ctx.geography.clone(), ctx.kpi);
+        let coverage = ctx
+            .run(move |c| {
+                Box::pin(async move { renkei_core::kpis::coverage::coverage(c, &p, &geo, &settings, day).await })
+            })
+            .await?;
+        Ok(coverage.into())
     }
 
     /// A prefecture's submission window for a fiscal year (the caller's own prefecture when

@@ -173,6 +173,7 @@ pub struct TestApp {
 /// What a test may change about the app.
 #[derive(Clone)]
 pub struct Options {
+    pub kpi: renkei_core::kpis::coverage::Settings,
     pub limits: renkei_graphql::limits::Limits,
     pub introspection: bool,
     /// Generous by default so that ordinary tests never meet them.
@@ -186,6 +187,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Self {
+            kpi: Default::default(),
             limits: renkei_graphql::limits::Limits::default(),
             introspection: true,
             rate_limits: renkei_api::rate_limit::RateLimits {
@@ -260,6 +262,7 @@ impl TestApp {
             max_body_bytes: 64 * 1024,
             max_batch: 10,
             graphiql: true,
+            kpi: options.kpi,
         };
         Self { db, state, fx, http: renkei_api::HttpConfig { cors_origins: options.cors_origins } }
     }

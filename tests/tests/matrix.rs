@@ -186,6 +186,22 @@ fn rule(field: &str) -> Option<Case> {
             |fx| json!({ "id": fx.osaka_submission }),
             Refused,
         ),
+        // Osaka's one hospital is behind its cells: no Tokyo role may see its figures.
+        "kpiReport" => case(
+            "{ kpiReport(fiscalYears: [2024], groupBy: [PREFECTURE], metrics: [SUBMISSION_RATE, SECURITY_MANAGER_RATE, ITEM_YES_RATE]) { prefectureCode metric item numerator rate suppressed } }",
+            |_| json!({}),
+            Hidden,
+        ),
+        "peerComparison" => case(
+            "query($h: ID!) { peerComparison(fiscalYear: 2024, hospitalId: $h) { bedBand rows { ownNumerator } } }",
+            |fx| json!({ "h": fx.osaka.hospital }),
+            Refused,
+        ),
+        "designationCoverage" => case(
+            "{ designationCoverage { regionsCovered prefectures { code designatedHospitals } } }",
+            |_| json!({}),
+            NotTenantData,
+        ),
         "checklistStatus" => {
             case("{ checklistStatus(fiscalYear: 2024) { hospital { id } status } }", |_| json!({}), Hidden)
         }
@@ -247,8 +263,17 @@ fn fields_of(sdl: &str, type_name: &str) -> Vec<String> {
     let start = sdl.find(&format!("type {type_name} {{")).unwrap_or_else(|| panic!("type {type_name} in the SDL"));
     let body = &sdl[start..];
     let body = &body[body.find('{').unwrap_or(0) + 1..body.find("\n}").unwrap_or(body.len())];
+    // Descriptions ("..." and """ blocks """) are not fields.
+    let mut in_block = false;
     body.lines()
         .map(str::trim)
+        .filter(|l| {
+            if l.starts_with("\"\"\"") {
+                in_block = !(in_block || (l.len() > 3 && l.ends_with("\"\"\"")));
+                return false;
+            }
+            !in_block
+        })
         .filter(|l| !l.is_empty() && !l.starts_with('"') && !l.starts_with('#'))
         .filter_map(|l| l.split(['(', ':']).next().map(|n| n.trim().to_owned()))
         .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric()))
@@ -339,6 +364,17 @@ async fn every_role_is_refused_every_operation_on_a_foreign_tenant() {
                             "{op} as {:?} shows Osaka's trail: {text}",
                             who.role
                         );
+                    }
+                    if op == "kpiReport" {
+                        for row in reply.body["data"][op.as_str()].as_array().into_iter().flatten() {
+                            if row["prefectureCode"] == 27 {
+                                assert!(
+                                    row["suppressed"] == true && row["numerator"].is_null() && row["rate"].is_null(),
+                                    "{op} as {:?} shows Osaka's figures: {row}",
+                                    who.role
+                                );
+                            }
+                        }
                     }
                     if op == "incidentStatistics" && reply.code().is_none() {
                         let total = reply.body["data"][op.as_str()].as_array().and_then(|rows| rows.last()).cloned();

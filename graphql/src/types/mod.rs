@@ -8,6 +8,7 @@ pub mod enums;
 pub mod geography;
 pub mod incident;
 pub mod job;
+pub mod kpi;
 pub mod organisation;
 pub mod submission;
 pub mod user;

@@ -1,0 +1,385 @@
+//! KPIs (DESIGN §3): for fiscal years and a scope, grouped by bed band, prefecture, region,
+//! designation or hospital function; every row a numerator, a denominator and their rate.
+//!
+//! The figures come from aggregates that PostgreSQL keeps current as submissions land (migration
+//! `kpis`): `kpi_cells` by prefecture × bed band × designation for the national, regional and
+//! prefectural views, and `kpi_fine_cells` over the per-hospital facts for a health centre's
+//! jurisdiction and for functions. Neither rescans answers. Small cells are then suppressed for
+//! callers who may not see the hospitals behind them ([`suppression`]).
+
+pub mod coverage;
+pub mod peers;
+pub mod suppression;
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use diesel::sql_types::{Array, BigInt, Bool, Date, Nullable, SmallInt, Text};
+use diesel_async::RunQueryDsl;
+use uuid::Uuid;
+
+use crate::db::Conn;
+use crate::registry::geography::Geography;
+use crate::registry::text_enum;
+use crate::{Error, Principal, Result, Role};
+
+text_enum! {
+    /// A KPI (DESIGN §3).
+    Metric {
+        /// Hospitals with a submitted checklist / hospitals in scope.
+        SubmissionRate = "submission_rate",
+        /// Respondents with a cyber BCP (survey, or checklist 3-3) / respondents.
+        BcpRate = "bcp_rate",
+        /// Survey respondents making EHR backups / survey respondents.
+        EhrBackupRate = "ehr_backup_rate",
+        /// Respondents keeping an offline backup / respondents making EHR backups.
+        OfflineBackupRate = "offline_backup_rate",
+        /// Checklist 1-1 yes / hospitals with a submitted checklist.
+        SecurityManagerRate = "security_manager_rate",
+        /// Every required item yes (first or second check) / hospitals with a submitted checklist.
+        FullComplianceRate = "full_compliance_rate",
+        /// Yes / answers, per item.
+        ItemYesRate = "item_yes_rate",
+        /// "No" answers past their target date with no later yes (per hospital with a checklist).
+        OverdueImprovements = "overdue_improvements",
+        /// Hospitals meeting the 診療録管理体制加算1 criteria / hospitals in scope.
+        Addon1ReadinessRate = "addon1_readiness_rate",
+    }
+}
+
+impl Metric {
+    /// The KPIs of a report when none are named: all but the per-item rates.
+    pub const HEADLINE: [Metric; 8] = [
+        Metric::SubmissionRate,
+        Metric::BcpRate,
+        Metric::EhrBackupRate,
+        Metric::OfflineBackupRate,
+        Metric::SecurityManagerRate,
+        Metric::FullComplianceRate,
+        Metric::OverdueImprovements,
+        Metric::Addon1ReadinessRate,
+    ];
+}
+
+text_enum! {
+    /// What a report is grouped by.
+    Dimension {
+        BedBand = "bed_band",
+        Prefecture = "prefecture",
+        Region = "region",
+        Designation = "designation",
+        Function = "function",
+    }
+}
+
+/// The bed bands, smallest first (`<20`: clinics, when they take part).
+pub const BED_BANDS: [&str; 7] = ["<20", "20-99", "100-199", "200-299", "300-399", "400-499", "500+"];
+
+/// Where a report looks.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Scope {
+    #[default]
+    National,
+    Region(String),
+    Prefecture(i16),
+    /// A health centre's jurisdiction.
+    Jurisdiction(Uuid),
+}
+
+/// The group a row stands for: the dimensions asked for are set, the others `None`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Group {
+    pub bed_band: Option<String>,
+    pub prefecture: Option<i16>,
+    pub region: Option<String>,
+    pub designated: Option<bool>,
+    pub function: Option<String>,
+}
+
+impl Group {
+    fn without(&self, dim: Dimension) -> Group {
+        let mut g = self.clone();
+        match dim {
+            Dimension::BedBand => g.bed_band = None,
+            Dimension::Prefecture => g.prefecture = None,
+            Dimension::Region => g.region = None,
+            Dimension::Designation => g.designated = None,
+            Dimension::Function => g.function = None,
+        }
+        g
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Query {
+    pub fiscal_years: Vec<i32>,
+    pub scope: Scope,
+    pub group_by: Vec<Dimension>,
+    /// Empty: the headline KPIs.
+    pub metrics: Vec<Metric>,
+    /// For `ItemYesRate`: the item codes (empty: every yes/no item).
+    pub items: Vec<String>,
+    /// "Today", for overdue improvements.
+    pub today: NaiveDate,
+}
+
+/// One row of a report. A suppressed row has no numerator and no rate.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    pub fiscal_year: i32,
+    pub metric: Metric,
+    pub item: Option<String>,
+    pub group: Group,
+    pub numerator: Option<i64>,
+    pub denominator: i64,
+    pub rate: Option<f64>,
+    pub suppressed: bool,
+}
+
+/// Aggregates at the finest grain the engine groups from.
+#[derive(diesel::QueryableByName, Debug)]
+struct Fine {
+    #[diesel(sql_type = SmallInt)]
+    fiscal_year: i16,
+    #[diesel(sql_type = Text)]
+    metric: String,
+    #[diesel(sql_type = SmallInt)]
+    prefecture_code: i16,
+    #[diesel(sql_type = Text)]
+    bed_band: String,
+    #[diesel(sql_type = Bool)]
+    designated: bool,
+    #[diesel(sql_type = Nullable<Text>)]
+    function: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    numerator: i64,
+    #[diesel(sql_type = BigInt)]
+    denominator: i64,
+}
+
+const MAX_YEARS: usize = 10;
+
+/// The largest denominator still suppressed is `threshold - 1`.
+pub async fn report(c: &mut Conn, p: &Principal, geo: &Geography, q: &Query, threshold: i64) -> Result<Vec<Row>> {
+    p.require(
+        &[
+            Role::National,
+            Role::Prefecture,
+            Role::HealthCentre,
+            Role::HospitalAdmin,
+            Role::HospitalStaff,
+            Role::Dashboard,
+        ],
+        "read KPIs",
+    )?;
+    if q.fiscal_years.is_empty() || q.fiscal_years.len() > MAX_YEARS {
+        return Err(Error::bad_input(format!("fiscalYears: 1 to {MAX_YEARS} fiscal years")));
+    }
+    let years: Vec<i16> = q
+        .fiscal_years
+        .iter()
+        .map(|y| i16::try_from(*y).ok().filter(|y| (2000..=2100).contains(y)))
+        .collect::<Option<_>>()
+        .ok_or_else(|| Error::bad_input("fiscalYears: years between 2000 and 2100"))?;
+    let (region, prefecture, jurisdiction) = match &q.scope {
+        Scope::National => (None, None, None),
+        Scope::Region(code) => {
+            geo.region(code).ok_or_else(|| Error::bad_input(format!("scope.regionCode: no region {code}")))?;
+            (Some(code.clone()), None, None)
+        }
+        Scope::Prefecture(code) => {
+            (None, Some(geo.require_prefecture("scope.prefectureCode", i32::from(*code))?.code), None)
+        }
+        Scope::Jurisdiction(id) => {
+            // A jurisdiction's figures are for those who oversee it; anyone else could subtract
+            // them from the prefecture's to see a single hospital.
+            let own = match p.role {
+                Role::National => true,
+                Role::HealthCentre => p.organisation_id == Some(*id),
+                Role::Prefecture => crate::registry::organisations::find(c, p, *id).await?.is_some(),
+                _ => false,
+            };
+            if !own {
+                return Err(Error::forbidden("a jurisdiction's KPIs are for its health centre and prefecture"));
+            }
+            (None, None, Some(*id))
+        }
+    };
+    let metrics: Vec<Metric> = if q.metrics.is_empty() { Metric::HEADLINE.to_vec() } else { q.metrics.clone() };
+    let by_function = q.group_by.contains(&Dimension::Function);
+    let fine_path = by_function || jurisdiction.is_some();
+
+    let all = if fine_path {
+        fine_cells(c, &years, jurisdiction, region.as_deref(), prefecture, by_function, q.today).await?
+    } else {
+        cells(c, &years, region.as_deref(), prefecture, q.today).await?
+    };
+    // What the caller may see whole: the facts its row-level security lets it read.
+    let known = if p.is(Role::National) || jurisdiction.is_some() {
+        None
+    } else {
+        Some(visible_cells(c, &years, region.as_deref(), prefecture, by_function, q.today).await?)
+    };
+
+    let wanted = |metric: &str| -> Option<(Metric, Option<String>)> {
+        match metric.strip_prefix("item:") {
+            Some(code) => (metrics.contains(&Metric::ItemYesRate)
+                && (q.items.is_empty() || q.items.iter().any(|i| i == code)))
+            .then(|| (Metric::ItemYesRate, Some(code.to_owned()))),
+            None => metric.parse::<Metric>().ok().filter(|m| metrics.contains(m)).map(|m| (m, None)),
+        }
+    };
+    let group_of = |f: &Fine| Group {
+        bed_band: q.group_by.contains(&Dimension::BedBand).then(|| f.bed_band.clone()),
+        prefecture: q.group_by.contains(&Dimension::Prefecture).then_some(f.prefecture_code),
+        region: q
+            .group_by
+            .contains(&Dimension::Region)
+            .then(|| geo.prefecture(f.prefecture_code).map(|p| p.region_code.clone()).unwrap_or_default()),
+        designated: q.group_by.contains(&Dimension::Designation).then_some(f.designated),
+        function: if by_function { f.function.clone() } else { None },
+    };
+    let mut sums: BTreeMap<(i16, String, Group), (i64, i64, i64)> = BTreeMap::new();
+    for f in &all {
+        if wanted(&f.metric).is_none() {
+            continue;
+        }
+        let entry = sums.entry((f.fiscal_year, f.metric.clone(), group_of(f))).or_default();
+        entry.0 += f.numerator;
+        entry.1 += f.denominator;
+        entry.2 += f.denominator;
+    }
+    if let Some(known) = &known {
+        for f in known {
+            if let Some(entry) = sums.get_mut(&(f.fiscal_year, f.metric.clone(), group_of(f))) {
+                entry.2 -= f.denominator;
+            }
+        }
+    }
+    let mut cells: Vec<suppression::Cell> = sums
+        .into_iter()
+        .filter(|(_, (n, d, _))| *d > 0 || *n > 0)
+        .map(|((fiscal_year, metric, group), (numerator, denominator, hidden))| suppression::Cell {
+            fiscal_year,
+            metric,
+            group,
+            numerator,
+            denominator,
+            hidden: if known.is_some() { hidden } else { 0 },
+            suppressed: false,
+        })
+        .collect();
+    suppression::apply(&mut cells, &q.group_by, threshold, |code| geo.prefecture(code).map(|p| p.region_code.clone()));
+    Ok(cells
+        .into_iter()
+        .filter_map(|cell| {
+            let (metric, item) = wanted(&cell.metric)?;
+            let shown = !cell.suppressed;
+            Some(Row {
+                fiscal_year: i32::from(cell.fiscal_year),
+                metric,
+                item,
+                group: cell.group,
+                numerator: shown.then_some(cell.numerator),
+                denominator: cell.denominator,
+                rate: (shown && cell.denominator > 0).then(|| cell.numerator as f64 / cell.denominator as f64),
+                suppressed: cell.suppressed,
+            })
+        })
+        .collect())
+}
+
+/// The cells (national, region or prefecture scope), overdue improvements counted as of `today`.
+async fn cells(
+    c: &mut Conn,
+    years: &[i16],
+    region: Option<&str>,
+    prefecture: Option<i16>,
+    today: NaiveDate,
+) -> Result<Vec<Fine>> {
+    Ok(diesel::sql_query(
+        "WITH scoped AS ( \
+           SELECT k.* FROM kpi_cells k JOIN prefectures p ON p.code = k.prefecture_code \
+           WHERE k.fiscal_year = ANY ($1) AND ($2::text IS NULL OR p.region_code = $2) \
+             AND ($3::smallint IS NULL OR k.prefecture_code = $3) \
+         ) \
+         SELECT fiscal_year, metric, prefecture_code, bed_band, designated, NULL::text AS function, \
+                numerator::bigint, denominator::bigint \
+         FROM scoped WHERE denominator > 0 \
+         UNION ALL \
+         SELECT s.fiscal_year, 'overdue_improvements', s.prefecture_code, s.bed_band, s.designated, NULL, \
+                coalesce(o.answers, 0), s.denominator \
+         FROM scoped s LEFT JOIN ( \
+           SELECT fiscal_year, prefecture_code, bed_band, designated, sum(answers)::bigint AS answers \
+           FROM kpi_open_targets WHERE fiscal_year = ANY ($1) AND target_on < $4 GROUP BY 1, 2, 3, 4 \
+         ) o USING (fiscal_year, prefecture_code, bed_band, designated) \
+         WHERE s.metric = 'security_manager_rate' AND s.denominator > 0",
+    )
+    .bind::<Array<SmallInt>, _>(years)
+    .bind::<Nullable<Text>, _>(region)
+    .bind::<Nullable<SmallInt>, _>(prefecture)
+    .bind::<Date, _>(today)
+    .load(c)
+    .await?)
+}
+
+/// The same figures from the per-hospital facts (a jurisdiction, or grouped by function).
+async fn fine_cells(
+    c: &mut Conn,
+    years: &[i16],
+    jurisdiction: Option<Uuid>,
+    region: Option<&str>,
+    prefecture: Option<i16>,
+    by_function: bool,
+    today: NaiveDate,
+) -> Result<Vec<Fine>> {
+    Ok(diesel::sql_query("SELECT * FROM kpi_fine_cells($1, $2, $3, $4, $5, $6)")
+        .bind::<Array<SmallInt>, _>(years)
+        .bind::<Nullable<diesel::sql_types::Uuid>, _>(jurisdiction)
+        .bind::<Nullable<Text>, _>(region)
+        .bind::<Nullable<SmallInt>, _>(prefecture)
+        .bind::<Bool, _>(by_function)
+        .bind::<Date, _>(today)
+        .load(c)
+        .await?)
+}
+
+/// The contributions of the hospitals the caller may see (row-level security decides), grouped
+/// like [`fine_cells`]: what the caller knows anyway, and so need not be hidden from it.
+async fn visible_cells(
+    c: &mut Conn,
+    years: &[i16],
+    region: Option<&str>,
+    prefecture: Option<i16>,
+    by_function: bool,
+    today: NaiveDate,
+) -> Result<Vec<Fine>> {
+    Ok(diesel::sql_query(
+        "WITH scoped AS ( \
+           SELECT f.*, fn.function FROM kpi_facts f JOIN prefectures p ON p.code = f.prefecture_code \
+           CROSS JOIN LATERAL unnest(CASE WHEN NOT $4 THEN ARRAY[NULL]::text[] \
+                                          WHEN cardinality(f.functions) = 0 THEN ARRAY['none'] \
+                                          ELSE f.functions END) AS fn (function) \
+           WHERE f.fiscal_year = ANY ($1) AND ($2::text IS NULL OR p.region_code = $2) \
+             AND ($3::smallint IS NULL OR f.prefecture_code = $3) \
+         ) \
+         SELECT s.fiscal_year, c.metric, s.prefecture_code, s.bed_band, s.designated, s.function, \
+                sum(c.num)::bigint AS numerator, sum(c.den)::bigint AS denominator \
+         FROM scoped s CROSS JOIN LATERAL kpi_contributions( \
+           s.submitted, s.surveyed, s.ehr_backup, s.offline_backup, s.bcp, \
+           s.security_manager, s.fully_compliant, s.addon1_ready, s.answered_items, s.yes_items) c \
+         GROUP BY 1, 2, 3, 4, 5, 6 \
+         UNION ALL \
+         SELECT s.fiscal_year, 'overdue_improvements', s.prefecture_code, s.bed_band, s.designated, s.function, \
+                sum((SELECT count(*) FROM unnest(s.open_targets) t WHERE t < $5))::bigint, \
+                count(*) FILTER (WHERE s.submitted) \
+         FROM scoped s GROUP BY 1, 2, 3, 4, 5, 6",
+    )
+    .bind::<Array<SmallInt>, _>(years)
+    .bind::<Nullable<Text>, _>(region)
+    .bind::<Nullable<SmallInt>, _>(prefecture)
+    .bind::<Bool, _>(by_function)
+    .bind::<Date, _>(today)
+    .load(c)
+    .await?)
+}
