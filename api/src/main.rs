@@ -64,6 +64,14 @@ enum AuditCommand {
 enum SeedKind {
     /// The demo registry: 47 prefectures, health centres, hospitals, vendors, a user per role.
     Demo,
+    /// The national-scale dataset for KPIs and benchmarks (as MIGRATION_DATABASE_URL): 8,205
+    /// hospitals, clinics, three fiscal years of checklists and surveys, incidents.
+    National {
+        #[arg(long, default_value_t = 100_000)]
+        clinics: u32,
+        #[arg(long, default_value_t = 3_000)]
+        incidents: u32,
+    },
 }
 
 #[derive(clap::Args)]
@@ -111,6 +119,24 @@ async fn main() -> anyhow::Result<()> {
                     users = summary.users,
                     incidents = summary.incidents,
                     "demo data loaded"
+                );
+            }
+            Ok(())
+        }
+        Command::Seed { what: SeedKind::National { clinics, incidents } } => {
+            let size = renkei_core::seed::national::Size { clinics, incidents };
+            let s = renkei_core::seed::national::national(&migration_url()?, size).await?;
+            if s.already_present {
+                tracing::info!("national data already present; nothing changed");
+            } else {
+                tracing::info!(
+                    hospitals = s.hospitals,
+                    clinics = s.clinics,
+                    submissions = s.submissions,
+                    incidents = s.incidents,
+                    kpi_facts = s.kpi_facts,
+                    seconds = format!("{:.1}", s.seconds),
+                    "national data loaded"
                 );
             }
             Ok(())

@@ -2,7 +2,10 @@
 //! offices, health centres, a few hundred hospitals spread over the bed bands like the national
 //! survey, clinics, vendors, designations, and one user per role with a known subject so that
 //! `renkei-api token --user …` can mint tokens for them. Deterministic: the same run gives the
-//! same data, and a second run changes nothing.
+//! same data, and a second run changes nothing. `seed national` ([`national`]) loads the
+//! national-scale dataset for KPIs and benchmarks.
+
+pub mod national;
 
 use chrono::NaiveDate;
 use diesel::prelude::*;

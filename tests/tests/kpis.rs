@@ -1,0 +1,375 @@
+//! KPIs: the published survey table reproduced from facility-level data, aggregates that stay
+//! equal to a recomputation whatever lands, suppression that cannot be undone by subtraction,
+//! scopes, peers and designation coverage.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use diesel::sql_types::BigInt;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use renkei_core::checklists::catalog::Form;
+use renkei_core::checklists::submissions::{self, Answer};
+use renkei_core::registry::organisations::{self as orgs, NewOrganisation, OrganisationKind};
+use renkei_core::{Principal, Role};
+use renkei_tests::TestApp;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+const REPORT: &str = "query($fy: [Int!]!, $scope: KpiScopeInput, $by: [KpiDimension!], $metrics: [KpiMetric!]) { kpiReport(fiscalYears: $fy, scope: $scope, groupBy: $by, metrics: $metrics) { fiscalYear metric item bedBand prefectureCode regionCode designated function numerator denominator rate suppressed } }";
+
+async fn report(app: &TestApp, p: &Principal, vars: Value) -> Vec<Value> {
+    let reply = app.gql(p, REPORT, vars).await;
+    reply.ok()["kpiReport"].as_array().expect("rows").clone()
+}
+
+async fn seed_national(app: &TestApp) {
+    let size = renkei_core::seed::national::Size { clinics: 2_000, incidents: 50 };
+    let s = renkei_core::seed::national::national(&app.db.owner_url, size).await.expect("seed national");
+    assert_eq!(s.hospitals, 8_205);
+}
+
+#[tokio::test]
+async fn the_published_survey_table_comes_back_exactly() {
+    let app = TestApp::new().await;
+    seed_national(&app).await;
+    let published = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/survey-2024.tsv"))
+        .expect("survey-2024.tsv");
+    let rows =
+        report(&app, &app.fx.national(), json!({ "fy": [2024], "by": ["BED_BAND"], "metrics": ["EHR_BACKUP_RATE"] }))
+            .await;
+    let total = report(
+        &app,
+        &app.fx.national(),
+        json!({ "fy": [2024], "metrics": ["EHR_BACKUP_RATE", "OFFLINE_BACKUP_RATE"] }),
+    )
+    .await;
+    let band_name = |b: &str| match b {
+        "20-99" => "BEDS_20_99",
+        "100-199" => "BEDS_100_199",
+        "200-299" => "BEDS_200_299",
+        "300-399" => "BEDS_300_399",
+        "400-499" => "BEDS_400_499",
+        "500+" => "BEDS_500_PLUS",
+        _ => "total",
+    };
+    // Bands the fixture tenants add (a few test hospitals) are not in the published table; the
+    // seeded hospitals alone answer the survey.
+    for line in published.lines().skip(1) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let (valid, ehr): (i64, i64) = (cols[2].parse().expect("valid"), cols[3].parse().expect("ehr"));
+        let row = if cols[0] == "total" {
+            total.iter().find(|r| r["metric"] == "EHR_BACKUP_RATE").expect("total").clone()
+        } else {
+            rows.iter()
+                .find(|r| r["bedBand"] == band_name(cols[0]))
+                .unwrap_or_else(|| panic!("band {}", cols[0]))
+                .clone()
+        };
+        assert_eq!((row["numerator"].as_i64(), row["denominator"].as_i64()), (Some(ehr), Some(valid)), "{line}");
+        assert_eq!(row["rate"].as_f64(), Some(ehr as f64 / valid as f64), "{line}");
+        assert_eq!(row["suppressed"], false);
+    }
+    // figures.md: 52% of the 3,702 hospitals making EHR backups keep an offline one.
+    let offline = total.iter().find(|r| r["metric"] == "OFFLINE_BACKUP_RATE").expect("offline");
+    assert_eq!(offline["denominator"], 3702);
+    assert_eq!((offline["rate"].as_f64().unwrap_or_default() * 100.0).round(), 52.0);
+}
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// Rows that differ between the kept aggregates and a recomputation from the answers.
+async fn drift(owner_url: &str) -> i64 {
+    let mut c = AsyncPgConnection::establish(owner_url).await.expect("owner");
+    c.batch_execute("BEGIN; SELECT set_config('renkei.role', 'national', true)").await.expect("begin");
+    let sql = "WITH fresh AS (SELECT * FROM kpi_facts_source), \
+       cells AS ( \
+         SELECT f.fiscal_year, c.metric, f.prefecture_code, f.bed_band, f.designated, sum(c.num)::int AS n, sum(c.den)::int AS d \
+         FROM fresh f CROSS JOIN LATERAL kpi_contributions(f.submitted, f.surveyed, f.ehr_backup, f.offline_backup, f.bcp, \
+           f.security_manager, f.fully_compliant, f.addon1_ready, f.answered_items, f.yes_items) c GROUP BY 1, 2, 3, 4, 5), \
+       kept AS (SELECT fiscal_year, metric, prefecture_code, bed_band, designated, numerator, denominator FROM kpi_cells \
+                WHERE numerator <> 0 OR denominator <> 0), \
+       targets AS (SELECT f.fiscal_year, f.prefecture_code, f.bed_band, f.designated, t, count(*)::int AS n \
+                   FROM fresh f CROSS JOIN LATERAL unnest(f.open_targets) t GROUP BY 1, 2, 3, 4, 5), \
+       kept_targets AS (SELECT fiscal_year, prefecture_code, bed_band, designated, target_on, answers FROM kpi_open_targets \
+                        WHERE answers <> 0) \
+       SELECT ((SELECT count(*) FROM (SELECT * FROM kpi_facts EXCEPT SELECT * FROM fresh) a) \
+             + (SELECT count(*) FROM (SELECT * FROM fresh EXCEPT SELECT * FROM kpi_facts) a) \
+             + (SELECT count(*) FROM (SELECT * FROM cells EXCEPT SELECT * FROM kept) a) \
+             + (SELECT count(*) FROM (SELECT * FROM kept EXCEPT SELECT * FROM cells) a) \
+             + (SELECT count(*) FROM (SELECT * FROM targets EXCEPT SELECT * FROM kept_targets) a) \
+             + (SELECT count(*) FROM (SELECT * FROM kept_targets EXCEPT SELECT * FROM targets) a))::bigint AS n";
+    let n = diesel::sql_query(sql).get_result::<Count>(&mut c).await.expect("drift").n;
+    c.batch_execute("ROLLBACK").await.expect("rollback");
+    n
+}
+
+fn random_answers(rng: &mut StdRng, form: Form, fy: i32) -> Vec<Answer> {
+    let day = |m: u32, d: u32| chrono::NaiveDate::from_ymd_opt(fy, m, d);
+    let yes_no = |rng: &mut StdRng, code: &str| {
+        let yes = rng.random_bool(0.6);
+        let second = !yes && rng.random_bool(0.5);
+        Answer {
+            code: code.into(),
+            value: Some(if yes { "yes" } else { "no" }.into()),
+            checked_on: day(6, 1),
+            target_on: if yes { None } else { day(if rng.random_bool(0.5) { 7 } else { 12 }, 1) },
+            second_checked_on: if second { day(8, 1) } else { None },
+            second_value: if second { Some(if rng.random_bool(0.7) { "yes" } else { "no" }.into()) } else { None },
+            ..Default::default()
+        }
+    };
+    match form {
+        Form::Survey => {
+            let mut a: Vec<Answer> =
+                ["S-1", "S-2", "S-4", "S-5", "S-7", "S-9"].iter().map(|c| yes_no(rng, c)).collect();
+            let methods = ["lto", "rdx", "external_disk", "cloud", "nas"];
+            let n = rng.random_range(0..3);
+            a.push(Answer {
+                code: "S-3".into(),
+                values: methods[..n].iter().map(|m| m.to_string()).collect(),
+                ..Default::default()
+            });
+            a.push(Answer { code: "S-6".into(), value: day(10, 1).map(|d| d.to_string()), ..Default::default() });
+            a.push(Answer {
+                code: "S-8".into(),
+                value: Some(rng.random_range(0..50).to_string()),
+                ..Default::default()
+            });
+            a
+        }
+        _ => {
+            let mut codes = vec!["1-1", "2-1", "2-2", "2-3", "2-4", "2-5", "2-6", "2-7", "2-8"];
+            if fy == 2024 {
+                codes.extend(["2-9", "3-1", "3-2", "3-3"]);
+            } else {
+                codes.push("3-1");
+            }
+            codes.iter().map(|c| yes_no(rng, c)).collect()
+        }
+    }
+}
+
+#[tokio::test]
+async fn aggregates_stay_equal_to_a_recomputation_whatever_lands() {
+    let app = TestApp::new().await;
+    let fx = &app.fx;
+    assert_eq!(drift(&app.db.owner_url).await, 0, "after the fixture");
+    let mut rng = StdRng::seed_from_u64(20261121);
+    let mut hospitals = Vec::new();
+    for i in 0..6 {
+        let new = NewOrganisation {
+            kind: OrganisationKind::Hospital,
+            name: format!("乱数病院{i}"),
+            name_en: None,
+            prefecture_code: 13,
+            jurisdiction_id: Some(fx.tokyo.centre),
+            licensed_beds: Some(rng.random_range(20..700)),
+            functions: Vec::new(),
+            ehr_in_use: None,
+            ehr_product: None,
+            medical_institution_code: None,
+            gmis_id: None,
+        };
+        let id = app
+            .db
+            .db()
+            .run(&Principal::system(), move |c| Box::pin(async move { orgs::create(c, new).await }))
+            .await
+            .expect("hospital")
+            .id;
+        hospitals.push(id);
+    }
+    let db = app.db.db();
+    let mut submitted: Vec<Uuid> = Vec::new();
+    let mut done = BTreeMap::<&str, usize>::new();
+    for step in 0..60 {
+        let h = hospitals[rng.random_range(0..hospitals.len())];
+        let admin = Principal::new(format!("rand-admin-{h}"), Role::HospitalAdmin, Some(h), None).expect("p");
+        let action = rng.random_range(0..10);
+        let outcome = match action {
+            0..=4 => {
+                let form = if rng.random_bool(0.5) { Form::Hospital } else { Form::Survey };
+                let fy = if rng.random_bool(0.5) { 2023 } else { 2024 };
+                let answers = random_answers(&mut rng, form, fy);
+                let submit = rng.random_bool(0.8);
+                let r = db
+                    .run(&admin.clone(), move |c| {
+                        Box::pin(async move {
+                            let s = submissions::save_draft(c, &admin, fy, form, h, answers).await?;
+                            if submit { submissions::submit(c, &admin, s.id).await } else { Ok(s) }
+                        })
+                    })
+                    .await;
+                if let Ok(s) = &r
+                    && s.revision > 0
+                {
+                    submitted.push(s.id);
+                }
+                ("answer", r.map(|_| ()))
+            }
+            5..=6 if !submitted.is_empty() => {
+                let id = submitted[rng.random_range(0..submitted.len())];
+                let accept = rng.random_bool(0.5);
+                let centre = fx.health_centre(&fx.tokyo);
+                let comments =
+                    vec![submissions::ReviewComment { code: "1-1".into(), comment: "確認してください".into() }];
+                let r = db
+                    .run(&centre.clone(), move |c| {
+                        Box::pin(async move {
+                            submissions::review(c, &centre, id, accept, if accept { Vec::new() } else { comments })
+                                .await
+                        })
+                    })
+                    .await;
+                ("review", r.map(|_| ()))
+            }
+            7 => {
+                let beds = rng.random_range(20..900);
+                let reply = app
+                    .gql(
+                        &fx.prefecture(&fx.tokyo),
+                        "mutation($id: ID!, $beds: Int!) { updateOrganisation(id: $id, input: { licensedBeds: $beds }) { id } }",
+                        json!({ "id": h, "beds": beds }),
+                    )
+                    .await;
+                (
+                    "beds",
+                    if reply.code().is_none() {
+                        Ok(())
+                    } else {
+                        Err(renkei_core::Error::bad_input(reply.body.to_string()))
+                    },
+                )
+            }
+            _ => {
+                let national = fx.national();
+                let r = db
+                    .run(&national.clone(), move |c| {
+                        Box::pin(async move {
+                            let day = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap_or_default();
+                            match renkei_core::registry::designations::designate(c, &national, h, day, None).await {
+                                Ok(_) => Ok(()),
+                                Err(_) => renkei_core::registry::designations::revoke(c, h, day).await.map(|_| ()),
+                            }
+                        })
+                    })
+                    .await;
+                ("designation", r)
+            }
+        };
+        // Refusals (a review of something already reviewed, say) are part of the sequence.
+        if outcome.1.is_ok() {
+            *done.entry(outcome.0).or_default() += 1;
+        }
+        assert_eq!(
+            drift(&app.db.owner_url).await,
+            0,
+            "step {step}: {} ({:?}) left the aggregates behind",
+            outcome.0,
+            outcome.1.err()
+        );
+    }
+    for kind in ["answer", "review", "beds", "designation"] {
+        assert!(done.get(kind).copied().unwrap_or(0) > 0, "the sequence exercised {kind}: {done:?}");
+    }
+}
+
+/// Every suppressed numerator of a band × prefecture table, and whether the marginal tables the
+/// same caller can fetch (by band, by prefecture, by region and band, total) determine it.
+async fn recoverable(app: &TestApp, p: &Principal, metric: &str) -> (usize, Vec<String>) {
+    let fetch = |by: Vec<&'static str>| {
+        let vars = json!({ "fy": [2024], "by": by, "metrics": [metric] });
+        async move { report(app, p, vars).await }
+    };
+    let cells = fetch(vec!["BED_BAND", "PREFECTURE"]).await;
+    let by_band = fetch(vec!["BED_BAND"]).await;
+    let by_pref = fetch(vec!["PREFECTURE"]).await;
+    let by_region_band = fetch(vec!["BED_BAND", "REGION"]).await;
+    let region_of: BTreeMap<i64, String> =
+        app.state.geography.prefectures.iter().map(|p| (i64::from(p.code), p.region_code.clone())).collect();
+    // Unknowns: the suppressed cells. Equations: each visible marginal equals the sum of its cells.
+    let key =
+        |r: &Value| (r["bedBand"].as_str().unwrap_or_default().to_owned(), r["prefectureCode"].as_i64().unwrap_or(0));
+    let mut known: BTreeMap<(String, i64), i64> = BTreeMap::new();
+    let mut unknown: BTreeSet<(String, i64)> = BTreeSet::new();
+    for r in &cells {
+        match r["numerator"].as_i64() {
+            Some(n) => {
+                known.insert(key(r), n);
+            }
+            None => {
+                unknown.insert(key(r));
+            }
+        }
+    }
+    let suppressed = unknown.len();
+    let mut equations: Vec<(Vec<(String, i64)>, i64)> = Vec::new();
+    for m in by_band.iter().filter(|m| !m["numerator"].is_null()) {
+        let band = m["bedBand"].as_str().unwrap_or_default();
+        let members = cells.iter().filter(|r| r["bedBand"] == band).map(key).collect();
+        equations.push((members, m["numerator"].as_i64().unwrap_or(0)));
+    }
+    for m in by_pref.iter().filter(|m| !m["numerator"].is_null()) {
+        let code = m["prefectureCode"].as_i64().unwrap_or(0);
+        let members = cells.iter().filter(|r| r["prefectureCode"].as_i64() == Some(code)).map(key).collect();
+        equations.push((members, m["numerator"].as_i64().unwrap_or(0)));
+    }
+    for m in by_region_band.iter().filter(|m| !m["numerator"].is_null()) {
+        let (band, region) = (m["bedBand"].as_str().unwrap_or_default(), m["regionCode"].as_str().unwrap_or_default());
+        let members = cells
+            .iter()
+            .filter(|r| {
+                r["bedBand"] == band
+                    && region_of.get(&r["prefectureCode"].as_i64().unwrap_or(0)).map(String::as_str) == Some(region)
+            })
+            .map(key)
+            .collect();
+        equations.push((members, m["numerator"].as_i64().unwrap_or(0)));
+    }
+    // What an analyst does by hand: any equation with one unknown left gives it away.
+    let mut found = Vec::new();
+    loop {
+        let mut progress = false;
+        for (members, total) in &equations {
+            let open: Vec<&(String, i64)> = members.iter().filter(|k| unknown.contains(*k)).collect();
+            if open.len() == 1 {
+                let sum: i64 = members.iter().filter_map(|k| known.get(k)).sum();
+                let k = open[0].clone();
+                found.push(format!("{k:?} = {}", total - sum));
+                unknown.remove(&k);
+                known.insert(k, total - sum);
+                progress = true;
+            }
+        }
+        if !progress {
+            break;
+        }
+    }
+    (suppressed, found)
+}
+
+#[tokio::test]
+async fn no_suppressed_value_can_be_recovered_from_what_a_role_sees() {
+    let app = TestApp::new().await;
+    seed_national(&app).await;
+    let fx = &app.fx;
+    for (who, p) in [("dashboard", fx.dashboard()), ("Tokyo's official", fx.prefecture(&fx.tokyo))] {
+        for metric in ["SECURITY_MANAGER_RATE", "OFFLINE_BACKUP_RATE"] {
+            let (suppressed, found) = recoverable(&app, &p, metric).await;
+            assert!(suppressed > 10, "{who}/{metric}: small cells exist to protect ({suppressed})");
+            assert!(found.is_empty(), "{who} recovers {metric} cells: {found:?}");
+        }
+    }
+    // The ministry sees every cell whole; Tokyo's official its own prefecture's.
+    let all = report(&app, &fx.national(), json!({ "fy": [2024], "by": ["BED_BAND", "PREFECTURE"] })).await;
+    assert!(all.iter().all(|r| r["suppressed"] == false));
+    let tokyo =
+        report(&app, &fx.prefecture(&fx.tokyo), json!({ "fy": [2024], "by": ["BED_BAND", "PREFECTURE"] })).await;
+    assert!(tokyo.iter().filter(|r| r["prefectureCode"] == 13).all(|r| r["suppressed"] == false));
+    assert!(tokyo.iter().any(|r| r["prefectureCode"] != 13 && r["suppressed"] == true));
+}
