@@ -373,3 +373,93 @@ async fn no_suppressed_value_can_be_recovered_from_what_a_role_sees() {
     assert!(tokyo.iter().filter(|r| r["prefectureCode"] == 13).all(|r| r["suppressed"] == false));
     assert!(tokyo.iter().any(|r| r["prefectureCode"] != 13 && r["suppressed"] == true));
 }
+
+#[tokio::test]
+async fn reports_follow_scope_grouping_and_fiscal_years() {
+    let app = TestApp::new().await;
+    let fx = &app.fx;
+    // The fixture: Osaka's hospital submitted FY2024 (all yes); nobody submitted FY2023.
+    let series = report(&app, &fx.national(), json!({ "fy": [2023, 2024], "metrics": ["SUBMISSION_RATE"] })).await;
+    let year = |fy: i64| series.iter().find(|r| r["fiscalYear"] == fy).cloned().unwrap_or_default();
+    assert_eq!(year(2023)["numerator"], 0);
+    assert_eq!(year(2024)["numerator"], 1);
+    assert_eq!(year(2024)["denominator"], year(2023)["denominator"], "the same hospitals are in scope both years");
+    let osaka = report(&app, &fx.prefecture(&fx.osaka), json!({ "fy": [2024], "scope": { "prefectureCode": 27 }, "metrics": ["SECURITY_MANAGER_RATE", "ITEM_YES_RATE"] })).await;
+    let manager = osaka.iter().find(|r| r["metric"] == "SECURITY_MANAGER_RATE").expect("manager");
+    assert_eq!(
+        (manager["numerator"].as_i64(), manager["denominator"].as_i64(), manager["rate"].as_f64()),
+        (Some(1), Some(1), Some(1.0))
+    );
+    assert_eq!(osaka.iter().filter(|r| r["metric"] == "ITEM_YES_RATE").count(), 13, "one row per yes/no item");
+
+    // A jurisdiction: its health centre, its prefecture and the ministry; nobody else.
+    let scope = |centre: Uuid| json!({ "fy": [2024], "scope": { "jurisdictionId": centre } });
+    let own = report(&app, &fx.health_centre(&fx.osaka), scope(fx.osaka.centre)).await;
+    assert!(own.iter().any(|r| r["metric"] == "SUBMISSION_RATE" && r["numerator"] == 1 && r["suppressed"] == false));
+    for p in [fx.health_centre(&fx.tokyo), fx.prefecture(&fx.tokyo), fx.dashboard(), fx.hospital_admin(&fx.osaka)] {
+        assert_eq!(app.gql(&p, REPORT, scope(fx.osaka.centre)).await.code(), Some("FORBIDDEN"), "{:?}", p.role);
+    }
+    report(&app, &fx.prefecture(&fx.osaka), scope(fx.osaka.centre)).await;
+    report(&app, &fx.national(), scope(fx.osaka.centre)).await;
+
+    let by_function =
+        report(&app, &fx.national(), json!({ "fy": [2024], "by": ["FUNCTION"], "metrics": ["SUBMISSION_RATE"] })).await;
+    assert!(!by_function.is_empty() && by_function.iter().all(|r| r["function"].is_string()), "{by_function:?}");
+
+    for (vars, words) in [
+        (json!({ "fy": [] }), "fiscalYears"),
+        (json!({ "fy": [2024], "scope": { "prefectureCode": 13, "regionCode": "kanto" } }), "scope"),
+        (json!({ "fy": [2024], "scope": { "regionCode": "atlantis" } }), "regionCode"),
+        (json!({ "fy": [1999] }), "fiscalYears"),
+    ] {
+        let reply = app.gql(&fx.national(), REPORT, vars).await;
+        assert_eq!(reply.code(), Some("BAD_USER_INPUT"), "{}", reply.body);
+        assert!(reply.body["errors"][0]["message"].as_str().unwrap_or_default().contains(words), "{}", reply.body);
+    }
+    assert_eq!(app.gql(&fx.vendor(&fx.tokyo), REPORT, json!({ "fy": [2024] })).await.code(), Some("FORBIDDEN"));
+}
+
+#[tokio::test]
+async fn a_hospital_sees_itself_next_to_its_peers() {
+    let app = TestApp::new().await;
+    let admin = app.fx.hospital_admin(&app.fx.osaka);
+    let q = "{ peerComparison(fiscalYear: 2024) { bedBand prefectureCode rows { metric item ownNumerator ownDenominator national { numerator denominator suppressed } prefecture { denominator suppressed } } } }";
+    let reply = app.gql(&admin, q, json!({})).await;
+    let peers = &reply.ok()["peerComparison"];
+    assert_eq!(peers["prefectureCode"], 27);
+    let rows = peers["rows"].as_array().expect("rows");
+    let manager = rows.iter().find(|r| r["metric"] == "SECURITY_MANAGER_RATE").expect("manager");
+    assert_eq!((manager["ownNumerator"].as_i64(), manager["ownDenominator"].as_i64()), (Some(1), Some(1)));
+    // Its band holds only itself: the peers' figures would be its own, and are not hidden from it
+    // (nothing of anyone else is behind them).
+    assert_eq!(manager["national"]["denominator"], 1);
+    assert_eq!(manager["national"]["suppressed"], false);
+    assert!(rows.iter().any(|r| r["metric"] == "ITEM_YES_RATE" && r["item"] == "2-7"));
+    let tokyo = app
+        .gql(&app.fx.hospital_admin(&app.fx.tokyo), "{ peerComparison(fiscalYear: 2024) { bedBand } }", json!({}))
+        .await;
+    assert_eq!(
+        tokyo.ok()["peerComparison"]["bedBand"],
+        "BEDS_100_199",
+        "a hospital without answers still has its band"
+    );
+}
+
+#[tokio::test]
+async fn designation_coverage_follows_the_laws_timeline() {
+    let app = TestApp::new().await;
+    let q = "query($d: LocalDate) { designationCoverage(asOf: $d) { regionsCovered regionsTotal prefecturesCovered prefecturesTotal regionsDue regionsRequirement prefecturesDue prefecturesRequirement regions { code covered designatedHospitals } prefectures { code covered } } }";
+    let national = app.fx.national();
+    let before = app.gql(&national, q, json!({ "d": "2026-03-31" })).await;
+    let c = &before.ok()["designationCoverage"];
+    assert_eq!((c["regionsTotal"].as_i64(), c["prefecturesTotal"].as_i64()), (Some(8), Some(47)));
+    assert_eq!(c["regionsDue"], "2026-04-01");
+    assert_eq!(c["prefecturesDue"], "2029-03-31", "the end of the law's third fiscal year");
+    assert_eq!(c["regionsRequirement"], "NOT_YET_DUE");
+    let covered = c["regions"].as_array().expect("regions").iter().filter(|r| r["covered"] == true).count() as i64;
+    assert_eq!(c["regionsCovered"].as_i64(), Some(covered));
+    let after = app.gql(&national, q, json!({ "d": "2026-04-01" })).await;
+    assert_eq!(after.ok()["designationCoverage"]["regionsRequirement"], "MISSED", "not every region is covered");
+    assert_eq!(after.ok()["designationCoverage"]["prefecturesRequirement"], "NOT_YET_DUE");
+    assert_eq!(app.gql(&app.fx.hospital_admin(&app.fx.tokyo), q, json!({})).await.code(), Some("FORBIDDEN"));
+}
