@@ -3,7 +3,7 @@
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/renkei/target
 BIN := $(CARGO_TARGET_DIR)/debug
 
-.PHONY: run test services build schema fmt lint
+.PHONY: run test bench services build schema fmt lint
 
 services:
 	@bash scripts/services.sh
@@ -19,6 +19,11 @@ run: services build
 ## make test: the same services, then every test against them.
 test: services
 	@bash scripts/test.sh
+
+## make bench: the national dataset, then the KPI report through GraphQL next to PostgreSQL alone
+## (optimised build; prints a table, see the README's figures).
+bench: services
+	@bash -c 'source .dev/env && cargo bench -p renkei-tests --bench kpi_report'
 
 ## Regenerate graphql/schema.graphql from the code.
 schema: build

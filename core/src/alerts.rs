@@ -23,11 +23,18 @@ use crate::schema::{email_deliveries, organisations as orgs_t, user_alert_prefer
 use crate::{Error, Principal, Result, Role};
 
 /// The alerts a person can switch on or off (all on by default).
-pub const ALERTS: &[&str] = &["incident_created", "incident_phase_changed", "incident_clock", "designation_coverage"];
+pub const ALERTS: &[&str] = &[
+    "incident_created",
+    "incident_phase_changed",
+    "incident_clock",
+    "designation_coverage",
+    "checklist_overdue",
+    "submission_window_closing",
+];
 
 /// Who gets an alert.
 #[derive(Clone, Copy, Debug)]
-enum Audience {
+pub(crate) enum Audience {
     PrefectureOfficials(i16),
     HealthCentre(Uuid),
     Ministry,
@@ -72,7 +79,7 @@ async fn recipients(c: &mut Conn, alert: &str, audiences: &[Audience]) -> Result
 }
 
 /// Queues one mail per recipient, keyed `alert_key` + recipient.
-async fn fan_out(
+pub(crate) async fn fan_out(
     c: &mut Conn,
     alert: &str,
     alert_key: &str,
@@ -340,6 +347,17 @@ pub async fn run(db: &Db, mailer: &Mailer, job: &Job) -> anyhow::Result<()> {
             .await
             .map_err(detail)
         }
+        "scan.checklist_reminders" => db
+            .run(&system, |c| {
+                Box::pin(async move {
+                    let today = crate::incidents::clocks::day_of(Utc::now());
+                    crate::checklists::reminders::overdue_digests(c, today).await?;
+                    crate::checklists::reminders::window_closing(c, today).await
+                })
+            })
+            .await
+            .map(|_| ())
+            .map_err(detail),
         "maintenance.clean_jobs" => {
             db.run(&system, |c| Box::pin(jobs::clean_finished(c, 30))).await.map(|_| ()).map_err(detail)
         }
@@ -362,6 +380,8 @@ pub async fn schedule(db: &Db, now: DateTime<Utc>) -> Result<()> {
                 Some(format!("alert.designation_coverage:{day}")),
             )
             .await?;
+            jobs::enqueue(c, "scan.checklist_reminders", json!({}), Some(format!("scan.checklist_reminders:{day}")))
+                .await?;
             jobs::enqueue(c, "maintenance.clean_jobs", json!({}), Some(format!("maintenance.clean_jobs:{day}")))
                 .await?;
             Ok(())

@@ -3,9 +3,9 @@
 //! Japanese (UTF-8 with BOM, CRLF), an incident table, and `summary.html` in Japanese with
 //! inline SVG charts. The same data gives the same bytes: entries carry a fixed time, and the
 //! manifest's date is that of the newest data, not of the build.
-//!
-//! The KPI tables and checklist item counts join the bundle when the self-assessment and KPI
-//! issues land; the structure (one CSV per table, listed in the manifest) stays.
+//! The KPI tables (every headline KPI by prefecture and bed band, with numerator and
+//! denominator) and the checklist item counts come from the KPI engine, as the bundle's scope
+//! sees them.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -18,6 +18,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::checklists::catalog::{self, Form};
 use crate::db::{Conn, Db};
 use crate::incidents::clocks::{day_of, format_jst};
 use crate::incidents::stats::{self, GroupBy};
@@ -152,6 +153,21 @@ fn bar_chart(title: &str, bars: &[(String, i64)]) -> String {
 
 fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+fn metric_ja(metric: crate::kpis::Metric) -> &'static str {
+    use crate::kpis::Metric as M;
+    match metric {
+        M::SubmissionRate => "チェックリスト提出率",
+        M::BcpRate => "サイバーBCP策定率",
+        M::EhrBackupRate => "電子カルテのバックアップ作成率",
+        M::OfflineBackupRate => "オフラインバックアップ保管率",
+        M::SecurityManagerRate => "安全管理責任者の設置率",
+        M::FullComplianceRate => "必須項目すべて「はい」の率",
+        M::ItemYesRate => "項目別「はい」の率",
+        M::OverdueImprovements => "改善予定日超過",
+        M::Addon1ReadinessRate => "診療録管理体制加算1の要件充足率",
+    }
 }
 
 fn kind_ja(kind: IncidentKind) -> &'static str {
@@ -310,6 +326,66 @@ pub async fn build(c: &mut Conn, fiscal_year: i32, prefecture: Option<i16>) -> R
         ]);
     }
 
+    // KPIs by prefecture and bed band, and answers per checklist and survey item, as the
+    // bundle's scope sees them (a prefecture its own hospitals, whole).
+    let scope = match prefecture {
+        Some(code) => crate::kpis::Scope::Prefecture(code),
+        None => crate::kpis::Scope::National,
+    };
+    let mut query = crate::kpis::Query {
+        fiscal_years: vec![fiscal_year],
+        scope,
+        group_by: vec![crate::kpis::Dimension::Prefecture, crate::kpis::Dimension::BedBand],
+        metrics: Vec::new(),
+        items: Vec::new(),
+        today: as_of_day,
+    };
+    let threshold = crate::kpis::coverage::Settings::default().suppression_threshold;
+    let mut kpi_rows = crate::kpis::report(c, &reader, &geo, &query, threshold).await?;
+    let band_order = |b: &Option<String>| crate::kpis::BED_BANDS.iter().position(|x| Some(*x) == b.as_deref());
+    kpi_rows.sort_by_key(|r| (r.metric.as_str(), r.group.prefecture, band_order(&r.group.bed_band)));
+    let mut kpi_csv = Csv::new(&["指標", "都道府県コード", "都道府県", "病床規模", "分子", "分母", "割合"]);
+    for r in &kpi_rows {
+        let code = r.group.prefecture.unwrap_or_default();
+        kpi_csv.line(vec![
+            r.metric.as_str().to_owned(),
+            format!("{code:02}"),
+            geo.prefecture(code).map(|p| p.name_ja.clone()).unwrap_or_default(),
+            r.group.bed_band.clone().unwrap_or_default(),
+            r.numerator.map(|n| n.to_string()).unwrap_or_default(),
+            r.denominator.to_string(),
+            r.rate.map(|v| format!("{v:.4}")).unwrap_or_default(),
+        ]);
+    }
+    query.group_by = Vec::new();
+    let headline = crate::kpis::report(c, &reader, &geo, &query, threshold).await?;
+    query.metrics = vec![crate::kpis::Metric::ItemYesRate];
+    let item_rows = crate::kpis::report(c, &reader, &geo, &query, threshold).await?;
+    let mut item_text: BTreeMap<String, String> = BTreeMap::new();
+    for form in [Form::Hospital, Form::Survey] {
+        if let Some(catalog) = catalog::find(c, fiscal_year, form).await? {
+            item_text.extend(catalog::items(c, catalog.id).await?.into_iter().map(|i| (i.code, i.text_ja)));
+        }
+    }
+    let mut items_csv = Csv::new(&["項目", "内容", "はい", "いいえ", "回答数", "はいの割合"]);
+    for r in &item_rows {
+        let code = r.item.clone().unwrap_or_default();
+        let yes = r.numerator.unwrap_or_default();
+        items_csv.line(vec![
+            code.clone(),
+            item_text.get(&code).cloned().unwrap_or_default(),
+            yes.to_string(),
+            (r.denominator - yes).to_string(),
+            r.denominator.to_string(),
+            r.rate.map(|v| format!("{v:.4}")).unwrap_or_default(),
+        ]);
+    }
+    let kpi_bars: Vec<(String, i64)> = headline
+        .iter()
+        .filter(|r| r.metric != crate::kpis::Metric::OverdueImprovements)
+        .filter_map(|r| r.rate.map(|v| (metric_ja(r.metric).to_owned(), (v * 100.0).round() as i64)))
+        .collect();
+
     // The newest data decides the manifest's date.
     let newest = hospitals
         .iter()
@@ -336,7 +412,7 @@ pub async fn build(c: &mut Conn, fiscal_year: i32, prefecture: Option<i16>) -> R
         "<!DOCTYPE html>\n<html lang=\"ja\"><head><meta charset=\"utf-8\"><title>Renkei 報告 {scope_name} 令和{}年度 ({fiscal_year}年度)</title></head><body>\
          <h1>医療機関のサイバーセキュリティ対策 報告（{scope_name}・{fiscal_year}年度）</h1>\
          <p>データ基準日時: {}。病院数 {} 施設、うち重要インフラ指定 {} 施設。年度内に発見されたインシデント {} 件。</p>\
-         {}{}\
+         {}{}{}\
          <p>表は同梱の CSV（UTF-8、BOM 付き）を参照してください。</p></body></html>\n",
         fiscal_year - 2018,
         format_jst(newest),
@@ -344,11 +420,14 @@ pub async fn build(c: &mut Conn, fiscal_year: i32, prefecture: Option<i16>) -> R
         designated.len(),
         rows.len(),
         bar_chart("病床規模別の病院数", &band_totals),
+        bar_chart("主要指標（%）", &kpi_bars),
         bar_chart("種別ごとのインシデント件数", &kind_bars),
     );
 
     let files: Vec<(&str, Vec<u8>, usize)> = vec![
         ("hospitals_by_bed_band.csv", hospitals_csv.text.into_bytes(), hospitals_csv.rows),
+        ("kpis_by_prefecture_and_bed_band.csv", kpi_csv.text.into_bytes(), kpi_csv.rows),
+        ("checklist_item_counts.csv", items_csv.text.into_bytes(), items_csv.rows),
         ("incidents.csv", incidents_csv.text.into_bytes(), incidents_csv.rows),
         ("incident_statistics.csv", stats_csv.text.into_bytes(), stats_csv.rows),
         ("summary.html", summary.into_bytes(), 0),

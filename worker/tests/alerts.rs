@@ -113,7 +113,10 @@ async fn people_can_switch_an_alert_off() {
         .await;
     assert_eq!(bad.code(), Some("BAD_USER_INPUT"));
     let mine = app.gql(&official, "{ viewer { alertPreferences { alert enabled } } }", json!({})).await;
-    assert_eq!(mine.ok()["viewer"]["alertPreferences"].as_array().map(Vec::len), Some(4));
+    assert_eq!(
+        mine.ok()["viewer"]["alertPreferences"].as_array().map(Vec::len),
+        Some(renkei_core::alerts::ALERTS.len())
+    );
 
     report(&app).await;
     worker(&app, &sink).drain().await.expect("drain");
@@ -394,4 +397,82 @@ async fn without_redis_jobs_still_run_and_with_it_they_run_at_once() {
             if redis_url.is_empty() { "woken through Redis, not the 30 s poll" } else { "Redis down: polling" }
         );
     }
+}
+
+#[tokio::test]
+async fn overdue_improvements_come_as_one_weekly_digest_per_hospital() {
+    let app = quiet_app().await;
+    let admin = app.fx.hospital_admin(&app.fx.tokyo);
+    let mut answers: Vec<serde_json::Value> =
+        ["1-1", "2-1", "2-2", "2-3", "2-4", "2-5", "2-6", "2-8", "2-9", "3-2", "3-3"]
+            .iter()
+            .map(|c| json!({ "code": c, "value": "yes", "checkedOn": "2024-06-01" }))
+            .collect();
+    answers.push(json!({ "code": "2-7", "value": "no", "checkedOn": "2024-06-01", "targetOn": "2024-09-30" }));
+    answers.push(json!({ "code": "3-1", "value": "no", "checkedOn": "2024-06-01", "targetOn": "2024-10-31" }));
+    let save = "mutation($a: [ChecklistAnswerInput!]!) { saveChecklistDraft(fiscalYear: 2024, form: HOSPITAL, answers: $a) { id } }";
+    let id = app.gql(&admin, save, json!({ "a": answers })).await.ok()["saveChecklistDraft"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    app.gql(&admin, "mutation($id: ID!) { submitChecklist(id: $id) { revision } }", json!({ "id": id })).await.ok();
+
+    let sink = SmtpSink::start().await;
+    let w = worker(&app, &sink);
+    for _ in 0..2 {
+        let system = Principal::system();
+        let today = renkei_core::incidents::clocks::day_of(chrono::Utc::now());
+        app.state
+            .db
+            .run(&system, move |c| Box::pin(renkei_core::checklists::reminders::overdue_digests(c, today)))
+            .await
+            .expect("scan");
+        w.drain().await.expect("drain");
+    }
+    let mails = sink.received();
+    assert_eq!(mails.len(), 1, "one digest for the hospital, not one per item, and once a week: {mails:?}");
+    assert_eq!(mails[0].to, vec!["東京-hospital-admin@test.renkei.example"]);
+    assert!(
+        mails[0].subject().contains("（2件）") && mails[0].subject().contains("東京市民病院"),
+        "{}",
+        mails[0].subject()
+    );
+    let body = mails[0].body();
+    assert!(body.contains("項目 2-7（改善予定日 2024-09-30）") && body.contains("項目 3-1"), "{body}");
+    // Osaka's hospital answered everything yes: nothing for it.
+    assert!(!body.contains("大阪"));
+}
+
+#[tokio::test]
+async fn hospitals_that_have_not_submitted_hear_before_the_window_closes() {
+    let app = quiet_app().await;
+    let today = renkei_core::incidents::clocks::day_of(chrono::Utc::now());
+    let window = "mutation($o: LocalDate!, $c: LocalDate!) { setSubmissionWindow(fiscalYear: 2024, opensOn: $o, closesOn: $c) { closesOn } }";
+    let closes = today + chrono::Duration::days(5);
+    let reply = app
+        .gql(
+            &app.fx.prefecture(&app.fx.tokyo),
+            window,
+            json!({ "o": (today - chrono::Duration::days(30)).to_string(), "c": closes.to_string() }),
+        )
+        .await;
+    reply.ok();
+    let sink = SmtpSink::start().await;
+    let w = worker(&app, &sink);
+    for _ in 0..2 {
+        app.state
+            .db
+            .run(&Principal::system(), move |c| Box::pin(renkei_core::checklists::reminders::window_closing(c, today)))
+            .await
+            .expect("scan");
+        w.drain().await.expect("drain");
+    }
+    let mails = sink.received();
+    let to: Vec<String> = mails.iter().flat_map(|m| m.to.clone()).collect();
+    assert_eq!(
+        to,
+        vec!["東京-hospital-admin@test.renkei.example"],
+        "Tokyo's unsubmitted hospital, once; Osaka's window is not closing"
+    );
+    assert!(mails[0].body().contains(&closes.to_string()) && mails[0].body().contains("未着手"), "{}", mails[0].body());
 }

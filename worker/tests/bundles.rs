@@ -114,7 +114,15 @@ async fn a_prefecture_bundle_is_built_downloaded_and_audited() {
     let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
-        vec!["manifest.json", "hospitals_by_bed_band.csv", "incidents.csv", "incident_statistics.csv", "summary.html"]
+        vec![
+            "manifest.json",
+            "hospitals_by_bed_band.csv",
+            "kpis_by_prefecture_and_bed_band.csv",
+            "checklist_item_counts.csv",
+            "incidents.csv",
+            "incident_statistics.csv",
+            "summary.html"
+        ]
     );
     let manifest: Value = serde_json::from_slice(&files[0].1).unwrap();
     assert_eq!(manifest["scope"], "prefecture");
@@ -124,13 +132,13 @@ async fn a_prefecture_bundle_is_built_downloaded_and_audited() {
         assert_eq!(entry["sha256"], format!("{:x}", Sha256::digest(content)), "{name}");
         assert_eq!(entry["bytes"], content.len());
     }
-    let incidents = String::from_utf8(files[2].1.clone()).unwrap();
+    let incidents = String::from_utf8(files[4].1.clone()).unwrap();
     assert!(incidents.starts_with('\u{feff}'), "UTF-8 with BOM for Excel");
     assert!(incidents.contains("\r\n"));
     assert!(incidents.contains(&tokyo_incident), "{incidents}");
     assert!(!incidents.contains(&app.fx.osaka_incident.to_string()), "Osaka's incident stays out of Tokyo's bundle");
-    assert_eq!(manifest["files"][1]["rows"], 1, "one incident row");
-    let summary = String::from_utf8(files[4].1.clone()).unwrap();
+    assert_eq!(manifest["files"][3]["rows"], 1, "one incident row");
+    let summary = String::from_utf8(files[6].1.clone()).unwrap();
     assert!(summary.contains("<svg") && summary.contains("東京都"), "{summary}");
 
     // Others may not have it.
@@ -178,6 +186,30 @@ async fn the_same_data_gives_the_same_bytes() {
     let files = unzip(&first);
     let manifest: Value = serde_json::from_slice(&files[0].1).unwrap();
     assert_eq!(manifest["scope"], "national");
-    let incidents = String::from_utf8(files[2].1.clone()).unwrap();
+    let incidents = String::from_utf8(files[4].1.clone()).unwrap();
     assert!(incidents.contains(&app.fx.osaka_incident.to_string()), "the national bundle has every incident");
+}
+
+#[tokio::test]
+async fn a_bundle_carries_the_kpi_tables_and_item_counts() {
+    let app = TestApp::new().await;
+    // FY2024: Osaka's hospital submitted its checklist, every item yes.
+    let bytes = app
+        .state
+        .db
+        .run(&Principal::system(), |c| Box::pin(renkei_core::bundles::build(c, 2024, None)))
+        .await
+        .expect("build");
+    let files = unzip(&bytes);
+    let kpis = String::from_utf8(files[2].1.clone()).unwrap();
+    assert!(kpis.starts_with("\u{feff}指標,都道府県コード,都道府県,病床規模,分子,分母,割合\r\n"), "{kpis}");
+    assert!(kpis.contains("security_manager_rate,27,大阪府,100-199,1,1,1.0000"), "{kpis}");
+    assert!(kpis.contains("submission_rate,13,東京都,"), "Tokyo's hospitals count in the denominator: {kpis}");
+    let items = String::from_utf8(files[3].1.clone()).unwrap();
+    assert!(items.contains("\r\n2-7,"), "{items}");
+    assert!(items.lines().any(|l| l.starts_with("2-7,") && l.ends_with(",1,0,1,1.0000")), "{items}");
+    let manifest: Value = serde_json::from_slice(&files[0].1).unwrap();
+    assert_eq!(manifest["files"][2]["rows"], 13, "one row per yes/no item answered");
+    let summary = String::from_utf8(files[6].1.clone()).unwrap();
+    assert!(summary.contains("主要指標（%）") && summary.contains("安全管理責任者の設置率"), "{summary}");
 }

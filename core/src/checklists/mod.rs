@@ -3,6 +3,7 @@
 pub mod catalog;
 pub mod export;
 pub mod inspections;
+pub mod reminders;
 pub mod submissions;
 pub mod windows;
 pub mod xlsx;

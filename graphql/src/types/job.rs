@@ -35,7 +35,8 @@ impl From<Core> for DeadJob {
 /// Whether the caller receives one kind of alert.
 #[derive(GraphQLObject)]
 pub struct AlertPreference {
-    /// `incident_created`, `incident_phase_changed`, `incident_clock` or `designation_coverage`.
+    /// `incident_created`, `incident_phase_changed`, `incident_clock`, `designation_coverage`,
+    /// `checklist_overdue` or `submission_window_closing`.
     pub alert: String,
     pub enabled: bool,
 }
