@@ -212,7 +212,7 @@ pub async fn report(c: &mut Conn, p: &Principal, geo: &Geography, q: &Query, thr
     let all = if fine_path {
         fine_cells(c, &years, jurisdiction, region.as_deref(), prefecture, by_function, q.today).await?
     } else {
-        cells(c, &years, region.as_deref(), prefecture, q.today).await?
+        cells(c, &years, region.as_deref(), prefecture, q.today, &metrics).await?
     };
     // What the caller may see whole: the facts its row-level security lets it read.
     let known = if p.is(Role::National) || jurisdiction.is_some() {
@@ -296,29 +296,38 @@ async fn cells(
     region: Option<&str>,
     prefecture: Option<i16>,
     today: NaiveDate,
+    wanted: &[Metric],
 ) -> Result<Vec<Fine>> {
+    // Overdue improvements are counted against the security-manager cells' denominators (the
+    // hospitals with a submitted checklist), so those are read whenever overdue is asked for.
+    let mut metrics: Vec<&str> = wanted.iter().map(|m| m.as_str()).collect();
+    metrics.push(Metric::SecurityManagerRate.as_str());
+    let with_items = wanted.contains(&Metric::ItemYesRate);
     Ok(diesel::sql_query(
-        "WITH scoped AS ( \
+        "WITH scoped AS MATERIALIZED ( \
            SELECT k.* FROM kpi_cells k JOIN prefectures p ON p.code = k.prefecture_code \
            WHERE k.fiscal_year = ANY ($1) AND ($2::text IS NULL OR p.region_code = $2) \
-             AND ($3::smallint IS NULL OR k.prefecture_code = $3) \
+             AND ($3::smallint IS NULL OR k.prefecture_code = $3) AND k.denominator > 0 \
+             AND (k.metric = ANY ($5) OR ($6 AND k.metric LIKE 'item:%')) \
+         ), overdue AS MATERIALIZED ( \
+           SELECT fiscal_year, prefecture_code, bed_band, designated, sum(answers)::bigint AS answers \
+           FROM kpi_open_targets WHERE fiscal_year = ANY ($1) AND target_on < $4 GROUP BY 1, 2, 3, 4 \
          ) \
          SELECT fiscal_year, metric, prefecture_code, bed_band, designated, NULL::text AS function, \
                 numerator::bigint, denominator::bigint \
-         FROM scoped WHERE denominator > 0 \
+         FROM scoped \
          UNION ALL \
          SELECT s.fiscal_year, 'overdue_improvements', s.prefecture_code, s.bed_band, s.designated, NULL, \
                 coalesce(o.answers, 0), s.denominator \
-         FROM scoped s LEFT JOIN ( \
-           SELECT fiscal_year, prefecture_code, bed_band, designated, sum(answers)::bigint AS answers \
-           FROM kpi_open_targets WHERE fiscal_year = ANY ($1) AND target_on < $4 GROUP BY 1, 2, 3, 4 \
-         ) o USING (fiscal_year, prefecture_code, bed_band, designated) \
-         WHERE s.metric = 'security_manager_rate' AND s.denominator > 0",
+         FROM scoped s LEFT JOIN overdue o USING (fiscal_year, prefecture_code, bed_band, designated) \
+         WHERE s.metric = 'security_manager_rate'",
     )
     .bind::<Array<SmallInt>, _>(years)
     .bind::<Nullable<Text>, _>(region)
     .bind::<Nullable<SmallInt>, _>(prefecture)
     .bind::<Date, _>(today)
+    .bind::<Array<Text>, _>(metrics)
+    .bind::<Bool, _>(with_items)
     .load(c)
     .await?)
 }

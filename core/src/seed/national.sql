@@ -293,3 +293,11 @@ ALTER TABLE critical_designations ENABLE TRIGGER kpi_on_designation;
 ALTER TABLE checklist_catalogs ENABLE TRIGGER kpi_on_catalog;
 ALTER TABLE submission_revisions ENABLE TRIGGER kpi_on_revision;
 SELECT kpi_rebuild();
+
+-- Fresh statistics, so that the first queries after a load are planned on the real sizes.
+ANALYZE organisations;
+ANALYZE submissions;
+ANALYZE submission_revisions;
+ANALYZE kpi_facts;
+ANALYZE kpi_cells;
+ANALYZE kpi_open_targets;

@@ -154,7 +154,16 @@ LEFT JOIN LATERAL (
   JOIN checklist_items i ON i.catalog_id = c.id AND i.code = x.code
   WHERE s.hospital_id = o.id AND s.vendor_id IS NULL AND s.revision > 0
 ) a ON true
-WHERE o.active AND (o.kind = 'hospital' OR (o.kind = 'clinic' AND (a.submitted OR a.surveyed)));
+-- Clinics only for the years they took part: tested before the answers are read, so that the
+-- hundred thousand clinics that did not cost nothing.
+WHERE o.active AND (
+  o.kind = 'hospital'
+  OR (o.kind = 'clinic' AND EXISTS (
+    SELECT 1 FROM submissions s JOIN checklist_catalogs c ON c.id = s.catalog_id
+    WHERE s.hospital_id = o.id AND s.vendor_id IS NULL AND s.revision > 0
+      AND c.fiscal_year = y.fiscal_year AND c.form IN ('hospital', 'survey')
+  ))
+);
 
 -- What one hospital-year adds to each metric: (numerator, denominator). Every aggregate is a sum
 -- of these, whichever table it is read from.
