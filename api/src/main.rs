@@ -118,6 +118,7 @@ async fn main() -> anyhow::Result<()> {
                     hospitals = summary.hospitals,
                     users = summary.users,
                     incidents = summary.incidents,
+                    submissions = summary.submissions,
                     "demo data loaded"
                 );
             }

@@ -29,6 +29,8 @@ pub struct DemoSummary {
     pub hospitals: usize,
     pub users: usize,
     pub incidents: usize,
+    /// Checklists and surveys submitted (FY2023 and FY2024), so that the KPIs show something.
+    pub submissions: usize,
     /// The hospital whose users the demo tokens act for.
     pub demo_hospital: Option<Uuid>,
 }
@@ -170,8 +172,86 @@ pub async fn demo(db: &Db) -> Result<DemoSummary> {
         // Incidents are raised by the hospital itself, under its own tenant settings.
         let admin = Principal::new("demo-hospital-admin".into(), Role::HospitalAdmin, Some(hospital), None)?;
         summary.incidents = db.run(&admin, move |conn| Box::pin(demo_incidents(conn, hospital))).await?;
+        summary.submissions = demo_submissions(db).await?;
     }
     Ok(summary)
+}
+
+/// Every hospital answers its FY2023 and FY2024 forms (most of them; larger ones more often and
+/// more often yes), each through the same save-and-submit path as a hospital's administrator.
+async fn demo_submissions(db: &Db) -> Result<usize> {
+    use crate::checklists::catalog::{AnswerType, Form, ItemStatus};
+    use crate::checklists::submissions::{self, Answer};
+    let hospitals: Vec<(Uuid, Option<i32>)> = db
+        .run(&Principal::system(), |c| {
+            Box::pin(async move {
+                Ok(organisations::table
+                    .filter(organisations::kind.eq(K::Hospital))
+                    .select((organisations::id, organisations::licensed_beds))
+                    .order(organisations::id)
+                    .load(c)
+                    .await?)
+            })
+        })
+        .await?;
+    let mut forms = Vec::new();
+    for fy in [2023, 2024] {
+        for form in [Form::Hospital, Form::Survey] {
+            let items = db
+                .run(&Principal::system(), move |c| {
+                    Box::pin(async move { submissions::form_catalog(c, fy, form).await.map(|(_, items)| items) })
+                })
+                .await?;
+            forms.push((fy, form, items));
+        }
+    }
+    let mut rng = StdRng::seed_from_u64(2027);
+    let mut submitted = 0;
+    for (hospital, beds) in hospitals {
+        let size = f64::from(beds.unwrap_or(20).min(600)) / 600.0;
+        for (fy, form, items) in &forms {
+            if !rng.random_bool(if *fy == 2024 { 0.8 } else { 0.6 }) {
+                continue;
+            }
+            let day = |m, d| NaiveDate::from_ymd_opt(*fy, m, d);
+            let answers: Vec<Answer> = items
+                .iter()
+                .filter(|i| i.status != ItemStatus::Absent)
+                .map(|i| {
+                    let mut a = Answer { code: i.code.clone(), ..Default::default() };
+                    match i.answer_type {
+                        AnswerType::YesNo => {
+                            let yes = rng.random_bool(0.55 + 0.35 * size);
+                            a.value = Some(if yes { "yes" } else { "no" }.into());
+                            a.checked_on = day(6, 1 + rng.random_range(0..28));
+                            if !yes {
+                                a.target_on = day(9 + rng.random_range(0..4), 1);
+                            }
+                        }
+                        AnswerType::MultiChoice => {
+                            let n = if i.choices.is_empty() { 0 } else { rng.random_range(1..=i.choices.len().min(3)) };
+                            a.values = i.choices[..n].to_vec();
+                        }
+                        AnswerType::Date => a.value = day(10, 1 + rng.random_range(0..28)).map(|d| d.to_string()),
+                        AnswerType::Number => a.value = Some(rng.random_range(7..48).to_string()),
+                        AnswerType::Choice => a.value = <[String]>::first(&i.choices).cloned(),
+                    }
+                    a
+                })
+                .collect();
+            let admin = Principal::new(format!("demo-seed-{hospital}"), Role::HospitalAdmin, Some(hospital), None)?;
+            let (fy, form) = (*fy, *form);
+            db.run(&admin.clone(), move |c| {
+                Box::pin(async move {
+                    let draft = submissions::save_draft(c, &admin, fy, form, hospital, answers).await?;
+                    submissions::submit(c, &admin, draft.id).await
+                })
+            })
+            .await?;
+            submitted += 1;
+        }
+    }
+    Ok(submitted)
 }
 
 async fn demo_in(conn: &mut Conn) -> Result<DemoSummary> {
