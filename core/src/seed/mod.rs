@@ -172,14 +172,15 @@ pub async fn demo(db: &Db) -> Result<DemoSummary> {
         // Incidents are raised by the hospital itself, under its own tenant settings.
         let admin = Principal::new("demo-hospital-admin".into(), Role::HospitalAdmin, Some(hospital), None)?;
         summary.incidents = db.run(&admin, move |conn| Box::pin(demo_incidents(conn, hospital))).await?;
-        summary.submissions = demo_submissions(db).await?;
+        summary.submissions = demo_submissions(db, hospital).await?;
     }
     Ok(summary)
 }
 
-/// Every hospital answers its FY2023 and FY2024 forms (most of them; larger ones more often and
-/// more often yes), each through the same save-and-submit path as a hospital's administrator.
-async fn demo_submissions(db: &Db) -> Result<usize> {
+/// Every hospital answers its FY2023 and FY2024 forms (most of them, and the demo users' hospital
+/// always; larger ones more often yes), each through the same save-and-submit path as a
+/// hospital's administrator.
+async fn demo_submissions(db: &Db, demo_hospital: Uuid) -> Result<usize> {
     use crate::checklists::catalog::{AnswerType, Form, ItemStatus};
     use crate::checklists::submissions::{self, Answer};
     let hospitals: Vec<(Uuid, Option<i32>)> = db
@@ -210,7 +211,8 @@ async fn demo_submissions(db: &Db) -> Result<usize> {
     for (hospital, beds) in hospitals {
         let size = f64::from(beds.unwrap_or(20).min(600)) / 600.0;
         for (fy, form, items) in &forms {
-            if !rng.random_bool(if *fy == 2024 { 0.8 } else { 0.6 }) {
+            let takes_part = rng.random_bool(if *fy == 2024 { 0.8 } else { 0.6 });
+            if !takes_part && hospital != demo_hospital {
                 continue;
             }
             let day = |m, d| NaiveDate::from_ymd_opt(*fy, m, d);
