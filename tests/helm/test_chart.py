@@ -362,6 +362,13 @@ def test_plain_settings_reach_the_api(production_objects):
     assert {k: env[k].get("value") for k in expected} == expected
 
 
+def test_kpi_settings_reach_api_and_worker(default_objects):
+    worker = one(default_objects, "Deployment", "worker")["spec"]["template"]["spec"]["containers"][0]
+    for env in (api_env(default_objects), env_of(worker)):
+        assert env["KPI_SUPPRESSION_THRESHOLD"]["value"] == "5"
+        assert env["DESIGNATION_LAW_START_FY"]["value"] == "2026"
+
+
 def test_otel_only_when_given(default_objects, production_objects):
     for where, pod in pod_specs(default_objects):
         for c in containers(pod):

@@ -74,6 +74,10 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
   value: {{ $root.Values.logging.level | quote }}
 - name: LOG_FORMAT
   value: {{ $root.Values.logging.format | quote }}
+- name: KPI_SUPPRESSION_THRESHOLD
+  value: {{ $root.Values.kpi.suppressionThreshold | toString | quote }}
+- name: DESIGNATION_LAW_START_FY
+  value: {{ $root.Values.kpi.designationLawStartFiscalYear | toString | quote }}
 {{- with $root.Values.otel.endpoint }}
 {{- if not (regexMatch "^https?://" .) }}
 {{- fail "otel.endpoint must be an http(s) URL (OTLP over HTTP)" }}
