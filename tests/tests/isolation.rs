@@ -238,4 +238,18 @@ async fn rls_filters_unfiltered_sql_for_every_role() {
     .await
     .expect("update");
     assert!(updated.is_empty(), "an Osaka row is not even visible to update");
+
+    // The database itself keeps a hospital in a health centre of its own prefecture, whatever
+    // the caller may see (here the ministry, who sees both).
+    conn.batch_execute("BEGIN; SELECT set_config('renkei.role', 'national', true);").await.expect("begin");
+    let err = conn
+        .batch_execute(&format!(
+            "INSERT INTO organisations (kind, name, prefecture_code, jurisdiction_id, licensed_beds) \
+             VALUES ('hospital', 'x', 13, '{}', 50)",
+            o.centre
+        ))
+        .await
+        .expect_err("a Tokyo hospital under an Osaka health centre");
+    assert!(err.to_string().contains("another prefecture"), "{err}");
+    conn.batch_execute("ROLLBACK").await.expect("rollback");
 }
