@@ -342,7 +342,7 @@ pub async fn build(c: &mut Conn, fiscal_year: i32, prefecture: Option<i16>) -> R
     };
     let threshold = crate::kpis::coverage::Settings::default().suppression_threshold;
     let mut kpi_rows = crate::kpis::report(c, &reader, &geo, &query, threshold).await?;
-    let band_order = |b: &Option<String>| crate::kpis::BED_BANDS.iter().position(|x| Some(*x) == b.as_deref());
+    let band_order = |b: &Option<String>| BedBand::ALL.iter().position(|x| Some(x.label()) == b.as_deref());
     kpi_rows.sort_by_key(|r| (r.metric.as_str(), r.group.prefecture, band_order(&r.group.bed_band)));
     let mut kpi_csv = Csv::new(&["指標", "都道府県コード", "都道府県", "病床規模", "分子", "分母", "割合"]);
     for r in &kpi_rows {

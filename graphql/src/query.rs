@@ -14,13 +14,14 @@ use crate::types::audit::{AuditEntry, AuditEntryConnection, AuditEntryEdge};
 use crate::types::bundle::ReportingBundle;
 use crate::types::checklist::ChecklistCatalog;
 use crate::types::enums::{ChecklistForm, IncidentGroupBy};
+use crate::types::enums::{KpiDimension, KpiMetric};
 use crate::types::geography::{Prefecture, Region};
 use crate::types::incident::{
     FlowchartStep, Incident, IncidentConnection, IncidentEdge, IncidentFilterInput, IncidentStatisticsRow,
     PressingClock, RansomwarePoint, RansomwarePreparedness,
 };
 use crate::types::job::DeadJob;
-use crate::types::kpi::{DesignationCoverage, KpiDimension, KpiMetric, KpiRow, KpiScopeInput, PeerComparison};
+use crate::types::kpi::{DesignationCoverage, KpiRow, KpiScopeInput, PeerComparison};
 use crate::types::organisation::{Organisation, OrganisationConnection, OrganisationEdge, OrganisationFilterInput};
 use crate::types::submission::{ChecklistSubmission, HospitalChecklistStatus, Inspection, SubmissionWindow};
 use crate::types::viewer::Viewer;

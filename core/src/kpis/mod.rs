@@ -72,9 +72,6 @@ text_enum! {
     }
 }
 
-/// The bed bands, smallest first (`<20`: clinics, when they take part).
-pub const BED_BANDS: [&str; 7] = ["<20", "20-99", "100-199", "200-299", "300-399", "400-499", "500+"];
-
 /// Where a report looks.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum Scope {

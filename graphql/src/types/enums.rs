@@ -254,3 +254,53 @@ mirror! {
         Absent,
     }
 }
+
+use renkei_core::kpis::coverage::Requirement as CoreRequirement;
+use renkei_core::kpis::{Dimension as CoreDimension, Metric as CoreMetric};
+
+mirror! {
+    /// A KPI (DESIGN §3). Every row gives its numerator and denominator, never only a rate.
+    KpiMetric <=> CoreMetric {
+        /// Hospitals with a submitted checklist / hospitals in scope.
+        SubmissionRate,
+        /// Respondents with a cyber BCP (survey, or checklist 3-3) / respondents.
+        BcpRate,
+        /// Survey respondents making EHR backups / survey respondents.
+        EhrBackupRate,
+        /// Respondents keeping an offline backup / respondents making EHR backups.
+        OfflineBackupRate,
+        /// Checklist 1-1 (security manager) yes / hospitals with a submitted checklist.
+        SecurityManagerRate,
+        /// Every required item yes (first or second check) / hospitals with a submitted checklist.
+        FullComplianceRate,
+        /// Yes / answers, per yes/no item (`item` says which).
+        ItemYesRate,
+        /// "No" answers past their target date with no later yes / hospitals with a submitted
+        /// checklist (the rate is per hospital).
+        OverdueImprovements,
+        /// Hospitals meeting the 診療録管理体制加算1 criteria / hospitals in scope.
+        Addon1ReadinessRate,
+    }
+}
+
+mirror! {
+    /// What a KPI report is grouped by.
+    KpiDimension <=> CoreDimension {
+        BedBand,
+        Prefecture,
+        Region,
+        /// Critical-infrastructure designation during the fiscal year.
+        Designation,
+        /// Hospital function (a hospital with several counts in each; `none` for those without).
+        Function,
+    }
+}
+
+mirror! {
+    /// Where a requirement of the designation rules stands.
+    DesignationRequirement <=> CoreRequirement {
+        Met,
+        NotYetDue,
+        Missed,
+    }
+}

@@ -1,77 +1,16 @@
 //! KPI reports, peer comparison and designation coverage.
 
 use chrono::NaiveDate;
-use juniper::{GraphQLEnum, GraphQLInputObject, GraphQLObject, ID, graphql_object};
-use renkei_core::kpis::coverage::{self as core_coverage, Requirement as CoreRequirement};
+use juniper::{GraphQLInputObject, GraphQLObject, ID, graphql_object};
+use renkei_core::kpis::coverage as core_coverage;
 use renkei_core::kpis::peers::{PeerRow as CorePeerRow, Peers};
-use renkei_core::kpis::{Dimension as CoreDimension, Metric as CoreMetric, Row, Scope};
+use renkei_core::kpis::{Row, Scope};
 use renkei_core::registry::organisations::BedBand as CoreBand;
 
-use super::enums::BedBand;
+use super::enums::{BedBand, DesignationRequirement, KpiMetric};
 use crate::Context;
 use crate::error::ApiResult;
 use crate::ids::{parse_id, to_id};
-
-macro_rules! mirror_kpi {
-    ($(#[$meta:meta])* $name:ident <=> $core:ident { $($(#[$vmeta:meta])* $variant:ident),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, GraphQLEnum)]
-        pub enum $name { $($(#[$vmeta])* $variant),+ }
-        impl From<$core> for $name {
-            fn from(v: $core) -> Self { match v { $($core::$variant => $name::$variant),+ } }
-        }
-        impl From<$name> for $core {
-            fn from(v: $name) -> Self { match v { $($name::$variant => $core::$variant),+ } }
-        }
-    };
-}
-
-mirror_kpi! {
-    /// A KPI (DESIGN §3). Every row gives its numerator and denominator, never only a rate.
-    KpiMetric <=> CoreMetric {
-        /// Hospitals with a submitted checklist / hospitals in scope.
-        SubmissionRate,
-        /// Respondents with a cyber BCP (survey, or checklist 3-3) / respondents.
-        BcpRate,
-        /// Survey respondents making EHR backups / survey respondents.
-        EhrBackupRate,
-        /// Respondents keeping an offline backup / respondents making EHR backups.
-        OfflineBackupRate,
-        /// Checklist 1-1 (security manager) yes / hospitals with a submitted checklist.
-        SecurityManagerRate,
-        /// Every required item yes (first or second check) / hospitals with a submitted checklist.
-        FullComplianceRate,
-        /// Yes / answers, per yes/no item (`item` says which).
-        ItemYesRate,
-        /// "No" answers past their target date with no later yes / hospitals with a submitted
-        /// checklist (the rate is per hospital).
-        OverdueImprovements,
-        /// Hospitals meeting the 診療録管理体制加算1 criteria / hospitals in scope.
-        Addon1ReadinessRate,
-    }
-}
-
-mirror_kpi! {
-    /// What a KPI report is grouped by.
-    KpiDimension <=> CoreDimension {
-        BedBand,
-        Prefecture,
-        Region,
-        /// Critical-infrastructure designation during the fiscal year.
-        Designation,
-        /// Hospital function (a hospital with several counts in each; `none` for those without).
-        Function,
-    }
-}
-
-mirror_kpi! {
-    /// Where a requirement of the designation rules stands.
-    DesignationRequirement <=> CoreRequirement {
-        Met,
-        NotYetDue,
-        Missed,
-    }
-}
 
 /// Where a report looks: at most one of these; none means the whole country.
 #[derive(GraphQLInputObject, Default)]
