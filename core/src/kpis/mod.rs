@@ -360,32 +360,12 @@ async fn visible_cells(
     by_function: bool,
     today: NaiveDate,
 ) -> Result<Vec<Fine>> {
-    Ok(diesel::sql_query(
-        "WITH scoped AS ( \
-           SELECT f.*, fn.function FROM kpi_facts f JOIN prefectures p ON p.code = f.prefecture_code \
-           CROSS JOIN LATERAL unnest(CASE WHEN NOT $4 THEN ARRAY[NULL]::text[] \
-                                          WHEN cardinality(f.functions) = 0 THEN ARRAY['none'] \
-                                          ELSE f.functions END) AS fn (function) \
-           WHERE f.fiscal_year = ANY ($1) AND ($2::text IS NULL OR p.region_code = $2) \
-             AND ($3::smallint IS NULL OR f.prefecture_code = $3) \
-         ) \
-         SELECT s.fiscal_year, c.metric, s.prefecture_code, s.bed_band, s.designated, s.function, \
-                sum(c.num)::bigint AS numerator, sum(c.den)::bigint AS denominator \
-         FROM scoped s CROSS JOIN LATERAL kpi_contributions( \
-           s.submitted, s.surveyed, s.ehr_backup, s.offline_backup, s.bcp, \
-           s.security_manager, s.fully_compliant, s.addon1_ready, s.answered_items, s.yes_items) c \
-         GROUP BY 1, 2, 3, 4, 5, 6 \
-         UNION ALL \
-         SELECT s.fiscal_year, 'overdue_improvements', s.prefecture_code, s.bed_band, s.designated, s.function, \
-                sum((SELECT count(*) FROM unnest(s.open_targets) t WHERE t < $5))::bigint, \
-                count(*) FILTER (WHERE s.submitted) \
-         FROM scoped s GROUP BY 1, 2, 3, 4, 5, 6",
-    )
-    .bind::<Array<SmallInt>, _>(years)
-    .bind::<Nullable<Text>, _>(region)
-    .bind::<Nullable<SmallInt>, _>(prefecture)
-    .bind::<Bool, _>(by_function)
-    .bind::<Date, _>(today)
-    .load(c)
-    .await?)
+    Ok(diesel::sql_query("SELECT * FROM kpi_visible_cells($1, NULL, $2, $3, $4, $5)")
+        .bind::<Array<SmallInt>, _>(years)
+        .bind::<Nullable<Text>, _>(region)
+        .bind::<Nullable<SmallInt>, _>(prefecture)
+        .bind::<Bool, _>(by_function)
+        .bind::<Date, _>(today)
+        .load(c)
+        .await?)
 }

@@ -1,5 +1,6 @@
 DROP FUNCTION kpi_designated_by_prefecture(date);
 DROP FUNCTION kpi_fine_cells(smallint[], uuid, text, smallint, boolean, date);
+DROP FUNCTION kpi_visible_cells(smallint[], uuid, text, smallint, boolean, date);
 DROP TRIGGER kpi_on_catalog ON checklist_catalogs;
 DROP FUNCTION kpi_on_catalog();
 DROP TRIGGER kpi_on_designation ON critical_designations;

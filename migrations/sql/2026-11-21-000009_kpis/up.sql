@@ -328,17 +328,13 @@ GRANT SELECT ON kpi_facts, kpi_cells, kpi_open_targets TO renkei_app;
 
 -- Aggregates of the facts at the finest grain the engine groups by, for the questions the cells
 -- cannot answer (a health centre's jurisdiction; hospital functions, of which a hospital may have
--- several). Runs with the national view and returns only sums.
-CREATE FUNCTION kpi_fine_cells(years smallint[], jurisdiction uuid, region text, prefecture smallint, by_function boolean,
-                               today date)
+-- several). Reads the facts the caller may see: the engine also uses it to learn what the caller
+-- knows anyway, so that suppression does not hide that from it.
+CREATE FUNCTION kpi_visible_cells(years smallint[], jurisdiction uuid, region text, prefecture smallint,
+                                  by_function boolean, today date)
 RETURNS TABLE (fiscal_year smallint, metric text, prefecture_code smallint, bed_band text, designated boolean,
                function text, numerator bigint, denominator bigint)
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
-DECLARE
-  caller text := current_setting('renkei.role', true);
-BEGIN
-  PERFORM set_config('renkei.role', 'national', true);
-  RETURN QUERY
+LANGUAGE sql STABLE AS $$
   WITH scoped AS (
     SELECT f AS fact, fn.function
     FROM kpi_facts f
@@ -365,7 +361,21 @@ BEGIN
          w.function, sum((SELECT count(*) FROM unnest((w.fact).open_targets) t WHERE t < today))::bigint,
          count(*) FILTER (WHERE (w.fact).submitted)
   FROM scoped w
-  GROUP BY 1, 2, 3, 4, 5, 6;
+  GROUP BY 1, 2, 3, 4, 5, 6
+$$;
+GRANT EXECUTE ON FUNCTION kpi_visible_cells(smallint[], uuid, text, smallint, boolean, date) TO renkei_app;
+
+-- The same with the national view: every hospital's contributions, returned only as sums.
+CREATE FUNCTION kpi_fine_cells(years smallint[], jurisdiction uuid, region text, prefecture smallint, by_function boolean,
+                               today date)
+RETURNS TABLE (fiscal_year smallint, metric text, prefecture_code smallint, bed_band text, designated boolean,
+               function text, numerator bigint, denominator bigint)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
+DECLARE
+  caller text := current_setting('renkei.role', true);
+BEGIN
+  PERFORM set_config('renkei.role', 'national', true);
+  RETURN QUERY SELECT * FROM kpi_visible_cells(years, jurisdiction, region, prefecture, by_function, today);
   PERFORM set_config('renkei.role', coalesce(caller, ''), true);
 END $$;
 GRANT EXECUTE ON FUNCTION kpi_fine_cells(smallint[], uuid, text, smallint, boolean, date) TO renkei_app;
