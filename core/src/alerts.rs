@@ -273,6 +273,9 @@ struct MailPayload {
     key: String,
 }
 
+/// How long a sent mail's record waits for an unreachable database (less than a job's lease).
+const DELIVERY_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
+
 async fn send_mail(db: &Db, mailer: &Mailer, job: &Job) -> anyhow::Result<()> {
     let mail: MailPayload = serde_json::from_value(job.payload.clone())?;
     let system = Principal::system();
@@ -289,7 +292,9 @@ async fn send_mail(db: &Db, mailer: &Mailer, job: &Job) -> anyhow::Result<()> {
     let m = Mail { to: mail.to.clone(), subject: mail.subject.clone(), body: mail.body, key: mail.key.clone() };
     mailer.send(&m).await?;
     let (key, to, subject, job_id) = (mail.key, mail.to, mail.subject, job.id);
-    db.run(&system, move |c| {
+    // The relay has the message: the record must follow it, or a retry would send it again.
+    db.run_patiently(&system, DELIVERY_PATIENCE, |c| {
+        let (key, to, subject) = (key.clone(), to.clone(), subject.clone());
         Box::pin(async move {
             diesel::insert_into(email_deliveries::table)
                 .values((

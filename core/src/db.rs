@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::{Duration, Instant};
 
 use diesel::sql_types::Text;
 use diesel_async::pooled_connection::AsyncDieselConnectionManager;
@@ -12,7 +13,7 @@ use diesel_async::{AnsiTransactionManager, AsyncPgConnection, RunQueryDsl, Trans
 use tracing::Instrument;
 
 use crate::config::DatabaseConfig;
-use crate::{Error, Principal, Result};
+use crate::{Error, ErrorCode, Principal, Result};
 
 pub type Conn = AsyncPgConnection;
 
@@ -52,6 +53,28 @@ impl Db {
         let span =
             tracing::info_span!("db.transaction", db.system = "postgresql", renkei.role = principal.role.as_str());
         self.run_in(principal, f).instrument(span).await
+    }
+
+    /// [`Db::run`], tried again while the database cannot be reached (a restart, a failover), for
+    /// up to `patience`. For the bookkeeping after work that cannot be taken back — a mail the
+    /// relay accepted, a job done — where giving up would have the work done twice.
+    pub async fn run_patiently<R, F>(&self, principal: &Principal, patience: Duration, f: F) -> Result<R>
+    where
+        R: Send,
+        F: for<'c> Fn(&'c mut Conn) -> DbFuture<'c, R> + Send + Sync,
+    {
+        let deadline = Instant::now() + patience;
+        let mut wait = Duration::from_millis(200);
+        loop {
+            match self.run(principal, &f).await {
+                Err(e) if e.code == ErrorCode::Unavailable && Instant::now() + wait < deadline => {
+                    tracing::warn!(detail = %e.detail(), "db.retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
+                other => return other,
+            }
+        }
     }
 
     async fn run_in<R, F>(&self, principal: &Principal, f: F) -> Result<R>

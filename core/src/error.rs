@@ -151,6 +151,17 @@ const CONSTRAINTS: &[(&str, ErrorCode, &str)] = &[
     ("vendor_link_vendor", ErrorCode::BadUserInput, "vendorId: not a vendor"),
 ];
 
+/// What PostgreSQL says when it ends a session it is serving (SQLSTATE 57P01–57P03), and what
+/// the client library says when the socket closes under it.
+const LOST_SERVER: &[&str] = &[
+    "terminating connection due to administrator command",
+    "the database system is shutting down",
+    "the database system is starting up",
+    "the database system is in recovery mode",
+    "server closed the connection unexpectedly",
+    "connection closed",
+];
+
 impl From<diesel::result::Error> for Error {
     fn from(e: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind, Error as D};
@@ -169,6 +180,15 @@ impl From<diesel::result::Error> for Error {
                     return Self {
                         code: ErrorCode::BadUserInput,
                         message: "text must not contain NUL characters".into(),
+                        cause: Some(e.into()),
+                    };
+                }
+                // The server going away under a running statement (a restart, a failover): the
+                // caller may simply try again, as when no connection could be had at all.
+                if LOST_SERVER.iter().any(|m| text.contains(m)) {
+                    return Self {
+                        code: ErrorCode::Unavailable,
+                        message: "database unavailable".into(),
                         cause: Some(e.into()),
                     };
                 }
@@ -205,5 +225,24 @@ impl From<diesel::result::Error> for Error {
 impl From<diesel_async::pooled_connection::deadpool::PoolError> for Error {
     fn from(e: diesel_async::pooled_connection::deadpool::PoolError) -> Self {
         Self { code: ErrorCode::Unavailable, message: "database unavailable".into(), cause: Some(e.into()) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::result::{DatabaseErrorKind, Error as D};
+
+    use super::*;
+
+    fn database_error(message: &str) -> Error {
+        Error::from(D::DatabaseError(DatabaseErrorKind::Unknown, Box::new(message.to_owned())))
+    }
+
+    #[test]
+    fn a_restarting_server_is_unavailable_not_internal() {
+        for message in ["terminating connection due to administrator command", "the database system is shutting down"] {
+            assert_eq!(database_error(message).code, ErrorCode::Unavailable, "{message}");
+        }
+        assert_eq!(database_error("division by zero").code, ErrorCode::Internal);
     }
 }

@@ -13,7 +13,8 @@ use tokio::net::TcpListener;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Mode {
     Accept,
-    /// Answer every connection with 421 (service not available).
+    /// Answer every new connection, and every message on an open one, with 421 (service not
+    /// available).
     Refuse,
     /// Wait this long before confirming a message; a client that drops the connection in
     /// the meantime has delivered nothing.
@@ -174,6 +175,10 @@ impl SmtpSink {
             let command = line.trim_end().to_ascii_uppercase();
             if command.starts_with("EHLO") {
                 write.write_all(b"250-renkei-test-sink\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n").await?;
+            } else if command.starts_with("MAIL FROM") && self.mode() == Mode::Refuse {
+                // A relay going down drops the connections it already had, pooled ones too.
+                write.write_all(b"421 sink not available\r\n").await?;
+                return Ok(());
             } else if command.starts_with("HELO") || command.starts_with("MAIL FROM") || command.starts_with("NOOP") {
                 write.write_all(b"250 ok\r\n").await?;
             } else if command.starts_with("RSET") {

@@ -117,17 +117,19 @@ impl Worker {
         let (id, worker) = (job.id, self.id.clone());
         let outcome = match result {
             None => {
-                self.db
-                    .run(&Principal::system(), move |c| Box::pin(async move { jobs::release(c, id, &worker).await }))
-                    .await
-                    .map_err(anyhow::Error::from)?;
+                self.settle(|c| {
+                    let worker = worker.clone();
+                    Box::pin(async move { jobs::release(c, id, &worker).await })
+                })
+                .await?;
                 Ran::Released
             }
             Some(Ok(())) => {
-                self.db
-                    .run(&Principal::system(), move |c| Box::pin(async move { jobs::complete(c, id, &worker).await }))
-                    .await
-                    .map_err(anyhow::Error::from)?;
+                self.settle(|c| {
+                    let worker = worker.clone();
+                    Box::pin(async move { jobs::complete(c, id, &worker).await })
+                })
+                .await?;
                 if job.kind == "mail.send" {
                     self.metrics.mails.with_label_values(&["sent"]).inc();
                 }
@@ -140,13 +142,11 @@ impl Worker {
                     self.metrics.mails.with_label_values(&["failed"]).inc();
                 }
                 let dead = job.attempts >= job.max_attempts;
-                let failed = job.clone();
-                self.db
-                    .run(&Principal::system(), move |c| {
-                        Box::pin(async move { jobs::fail(c, &failed, &worker, &error).await })
-                    })
-                    .await
-                    .map_err(anyhow::Error::from)?;
+                self.settle(|c| {
+                    let (job, worker, error) = (job.clone(), worker.clone(), error.clone());
+                    Box::pin(async move { jobs::fail(c, &job, &worker, &error).await })
+                })
+                .await?;
                 if dead { Ran::Dead } else { Ran::Retry }
             }
         };
@@ -158,6 +158,17 @@ impl Worker {
         };
         self.metrics.jobs.with_label_values(&[job.kind.as_str(), label]).inc();
         Ok(outcome)
+    }
+
+    /// Records how a job ended. The work is done and cannot be taken back, so a database that is
+    /// restarting is waited for (within half the lease, while the job is still ours) rather than
+    /// leaving the job to run a second time.
+    async fn settle<R: Send>(
+        &self,
+        f: impl for<'c> Fn(&'c mut renkei_core::db::Conn) -> renkei_core::db::DbFuture<'c, R> + Send + Sync,
+    ) -> anyhow::Result<R> {
+        let patience = Duration::from_secs(u64::try_from(self.config.lease_seconds / 2).unwrap_or(1));
+        self.db.run_patiently(&Principal::system(), patience, f).await.map_err(anyhow::Error::from)
     }
 
     /// Runs jobs until none is due; for tests and for draining.
