@@ -215,11 +215,11 @@ pub async fn list(
 ) -> Result<(Vec<Organisation>, bool)> {
     let mut q = filtered(p, filter);
     if let Some(after) = after {
-        q = q.filter(
-            organisations::name
-                .gt(after.name.clone())
-                .or(organisations::name.eq(after.name).and(organisations::id.gt(after.id))),
-        );
+        // (name, id) > (after): the first conjunct alone is what lets PostgreSQL start the
+        // index scan at the cursor instead of sorting every visible organisation.
+        q = q
+            .filter(organisations::name.ge(after.name.clone()))
+            .filter(organisations::name.gt(after.name).or(organisations::id.gt(after.id)));
     }
     let mut rows: Vec<Organisation> = q
         .select(Organisation::as_select())

@@ -121,7 +121,8 @@ pub async fn list_for_organisation(
 ) -> Result<(Vec<User>, bool)> {
     let mut q = users::table.filter(users::organisation_id.eq(organisation_id)).into_boxed();
     if let Some((name, id)) = after {
-        q = q.filter(users::display_name.gt(name.clone()).or(users::display_name.eq(name).and(users::id.gt(id))));
+        // (display name, id) > (after), written so that the index range starts at the cursor.
+        q = q.filter(users::display_name.ge(name.clone())).filter(users::display_name.gt(name).or(users::id.gt(id)));
     }
     let mut rows: Vec<User> =
         q.select(User::as_select()).order((users::display_name, users::id)).limit(first + 1).load(conn).await?;
