@@ -9,6 +9,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use futures::StreamExt;
 use juniper::{GraphQLError, InputValue, OperationType, ValidatedOperation, Variables};
 use renkei_core::audit;
+use renkei_core::db::Session;
 use renkei_core::{Error as DomainError, ErrorCode, Principal};
 use renkei_graphql::limits::{LimitError, analyse, parse_limit, unknown_variable_type};
 use renkei_graphql::{Context, REQUEST_ID};
@@ -129,12 +130,7 @@ async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Principal, 
         .filter(|t| !t.is_empty())
         .ok_or_else(|| DomainError::unauthenticated("authorization must be `Bearer <token>`"))?;
     let principal = state.verifier.verify(token).await?;
-    let subject = principal.subject.clone();
-    let user = state
-        .db
-        .run(&principal, move |c| Box::pin(async move { renkei_core::registry::users::by_subject(c, &subject).await }))
-        .await?;
-    if user.is_some_and(|u| !u.active) {
+    if renkei_core::registry::users::deactivated(&state.db, &principal.subject).await? {
         return Err(DomainError::unauthenticated("account deactivated"));
     }
     let span = tracing::Span::current();
@@ -389,6 +385,7 @@ async fn run_operation(state: &AppState, principal: &Principal, rid: &str, op: O
         principal: principal.clone(),
         geography: state.geography.clone(),
         kpi: state.kpi,
+        session: (kind == "query").then(|| Session::new(&state.db, principal)),
     };
     let execution = REQUEST_ID.scope(rid.to_owned(), validated.execute(&op.variables, &ctx));
     let outcome = match tokio::time::timeout(state.request_timeout, execution).await {
@@ -406,6 +403,9 @@ async fn run_operation(state: &AppState, principal: &Principal, rid: &str, op: O
             forced: None,
         },
     };
+    if let Some(session) = &ctx.session {
+        session.finish().await;
+    }
     if kind == "mutation" {
         // Every mutation field attempted, with its outcome, whatever it was.
         let actions = analysis

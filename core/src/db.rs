@@ -104,6 +104,17 @@ impl Db {
         }
     }
 
+    /// Runs `f` on a pooled connection without a transaction or the caller's settings: only for
+    /// single statements that need neither (a definer function that checks what it reads).
+    pub async fn bare<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send,
+        F: for<'c> FnOnce(&'c mut Conn) -> DbFuture<'c, R> + Send,
+    {
+        let mut conn = self.conn().await?;
+        f(&mut conn).await
+    }
+
     /// `SELECT 1`, for readiness.
     pub async fn ping(&self) -> Result<()> {
         let mut conn = self.conn().await?;
@@ -135,6 +146,72 @@ impl Db {
 
     pub fn pool_status(&self) -> deadpool::Status {
         self.pool.status()
+    }
+}
+
+/// One connection and transaction shared by every resolver of a read-only operation: the caller's
+/// settings are written once, and a page of rows with its nested fields costs one query each,
+/// not a transaction each (four round trips). Opened by the first read, ended by
+/// [`Session::finish`]; a connection left open by a cancelled request is discarded by the pool,
+/// which does not take back a connection inside a transaction.
+pub struct Session {
+    db: Db,
+    principal: Principal,
+    open: tokio::sync::Mutex<Option<(Object<AsyncPgConnection>, tracing::Span)>>,
+}
+
+impl Session {
+    pub fn new(db: &Db, principal: &Principal) -> Self {
+        Self { db: db.clone(), principal: principal.clone(), open: tokio::sync::Mutex::new(None) }
+    }
+
+    /// Runs `f` in the operation's transaction, opening it first if need be. After an error the
+    /// transaction is ended (it may be aborted) and the next read opens a fresh one.
+    pub async fn run<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send,
+        F: for<'c> FnOnce(&'c mut Conn) -> DbFuture<'c, R> + Send,
+    {
+        let mut open = self.open.lock().await;
+        if open.is_none() {
+            let span = tracing::info_span!(
+                "db.transaction",
+                db.system = "postgresql",
+                renkei.role = self.principal.role.as_str()
+            );
+            let mut conn = self.db.conn().instrument(span.clone()).await?;
+            let begun = async {
+                AnsiTransactionManager::begin_transaction(&mut *conn).await?;
+                set_principal(&mut conn, &self.principal, &self.db.statement_timeout).await
+            }
+            .instrument(span.clone())
+            .await;
+            if let Err(e) = begun {
+                let _ = AnsiTransactionManager::rollback_transaction(&mut *conn).await;
+                return Err(e);
+            }
+            *open = Some((conn, span));
+        }
+        let Some((conn, span)) = open.as_mut() else {
+            return Err(Error::internal(anyhow::anyhow!("session not open")));
+        };
+        let outcome = f(conn).instrument(span.clone()).await;
+        if outcome.is_err()
+            && let Some((mut conn, _)) = open.take()
+            && let Err(e) = AnsiTransactionManager::rollback_transaction(&mut *conn).await
+        {
+            tracing::warn!(error = %e, "db.rollback_failed");
+        }
+        outcome
+    }
+
+    /// Ends the transaction, if one was opened.
+    pub async fn finish(&self) {
+        if let Some((mut conn, span)) = self.open.lock().await.take()
+            && let Err(e) = AnsiTransactionManager::commit_transaction(&mut *conn).instrument(span).await
+        {
+            tracing::warn!(error = %e, "db.commit_failed");
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use renkei_core::db::{Db, DbFuture};
+use renkei_core::db::{Db, DbFuture, Session};
 use renkei_core::registry::geography::Geography;
 use renkei_core::{Principal, Result};
 
@@ -11,17 +11,24 @@ pub struct Context {
     pub principal: Principal,
     pub geography: Arc<Geography>,
     pub kpi: renkei_core::kpis::coverage::Settings,
+    /// For queries: the one transaction every resolver reads in. Mutations run a transaction
+    /// per resolver call, each its own unit of work.
+    pub session: Option<Session>,
 }
 
 impl juniper::Context for Context {}
 
 impl Context {
-    /// Runs `f` in one tenant transaction as the caller.
+    /// Runs `f` in a tenant transaction as the caller: the operation's shared one for a query,
+    /// a transaction of its own for a mutation.
     pub async fn run<R, F>(&self, f: F) -> Result<R>
     where
         R: Send,
         F: for<'c> FnOnce(&'c mut renkei_core::db::Conn) -> DbFuture<'c, R> + Send,
     {
-        self.db.run(&self.principal, f).await
+        match &self.session {
+            Some(session) => session.run(f).await,
+            None => self.db.run(&self.principal, f).await,
+        }
     }
 }

@@ -57,7 +57,7 @@ async fn a_request_continues_the_callers_trace_with_named_spans() {
     assert_eq!(attr(op, "graphql.outcome").as_deref(), Some("ok"));
 
     let db: Vec<&SpanData> = spans.iter().filter(|s| s.name == "db.transaction").collect();
-    assert!(db.len() >= 2, "authentication and the resolvers each run a tenant transaction: {}", db.len());
+    assert_eq!(db.len(), 1, "the resolvers of a query share one tenant transaction");
     assert!(db.iter().all(|s| s.span_context.trace_id().to_string() == trace_id));
     assert!(db.iter().all(|s| attr(s, "db.system").as_deref() == Some("postgresql")));
 }

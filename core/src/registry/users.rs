@@ -112,6 +112,27 @@ pub async fn by_subject(conn: &mut Conn, subject: &str) -> Result<Option<User>> 
     Ok(users::table.filter(users::subject.eq(subject)).select(User::as_select()).first(conn).await.optional()?)
 }
 
+/// Whether `subject` belongs to a deactivated account (a subject without one is not): one
+/// statement, asked before every request.
+pub async fn deactivated(db: &crate::db::Db, subject: &str) -> Result<bool> {
+    #[derive(diesel::QueryableByName)]
+    struct Answer {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        deactivated: bool,
+    }
+    let subject = subject.to_owned();
+    db.bare(move |c| {
+        Box::pin(async move {
+            let a: Answer = diesel::sql_query("SELECT renkei_subject_deactivated($1) AS deactivated")
+                .bind::<diesel::sql_types::Text, _>(subject)
+                .get_result(c)
+                .await?;
+            Ok(a.deactivated)
+        })
+    })
+    .await
+}
+
 /// One page of an organisation's users, ordered by (display name, id).
 pub async fn list_for_organisation(
     conn: &mut Conn,

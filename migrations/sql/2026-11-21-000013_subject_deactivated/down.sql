@@ -1,0 +1,1 @@
+DROP FUNCTION renkei_subject_deactivated(text);
