@@ -186,3 +186,17 @@ async fn health_readiness_and_graphiql() {
     assert_eq!(reply.status, 200);
     assert!(reply.body.as_str().is_some_and(|html| html.contains("graphiql")));
 }
+
+#[tokio::test]
+async fn fields_come_back_in_the_order_the_query_asked_for_them() {
+    let app = TestApp::new().await;
+    for (query, order) in [
+        ("{ viewer { role subject } }", ["\"role\"", "\"subject\""]),
+        ("{ viewer { subject role } }", ["\"subject\"", "\"role\""]),
+    ] {
+        let reply = app.send(post(&app, &json!({ "query": query }).to_string())).await;
+        let text = String::from_utf8(reply.raw.clone()).expect("utf-8");
+        let at = order.map(|key| text.find(key).unwrap_or_else(|| panic!("{key} in {text}")));
+        assert!(at[0] < at[1], "{query} answered {text}");
+    }
+}
