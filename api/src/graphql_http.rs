@@ -3,6 +3,8 @@
 //! parse or validate) when the client accepts it, `application/json` otherwise. Our own handler,
 //! because juniper_actix's runs mutations over GET and panics on malformed variables.
 
+use std::sync::Arc;
+
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -13,10 +15,12 @@ use renkei_core::db::Session;
 use renkei_core::{Error as DomainError, ErrorCode, Principal};
 use renkei_graphql::limits::{LimitError, analyse, parse_limit, unknown_variable_type};
 use renkei_graphql::{Context, REQUEST_ID};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 use tracing::Instrument;
 
 use crate::AppState;
+use crate::kpi_cache::KpiCache;
 use crate::rate_limit::Limited;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
@@ -219,7 +223,7 @@ fn unauthenticated(answer: Answer, rid: &str, e: &DomainError) -> HttpResponse {
 /// A GraphQL response. The data stays juniper's value, written out as it stands: in the order
 /// the query asked for the fields, and without first being copied into a `serde_json::Value`
 /// (a third of the time of a 2,500-row KPI report).
-#[derive(serde::Serialize)]
+#[derive(Default, serde::Serialize)]
 struct Body {
     #[serde(skip_serializing_if = "Option::is_none")]
     data: Option<juniper::Value>,
@@ -251,12 +255,38 @@ impl Body {
     }
 }
 
+/// What goes out for one operation: a fresh answer, or one kept from before (already JSON).
+enum Reply {
+    Fresh(Body),
+    Kept(Arc<RawValue>),
+}
+
+impl serde::Serialize for Reply {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Reply::Fresh(body) => body.serialize(s),
+            Reply::Kept(raw) => raw.as_ref().serialize(s),
+        }
+    }
+}
+
 /// The outcome of one operation: the response body, whether it was a request error, and a
 /// status (with a header) that overrides the usual choice.
 struct Outcome {
+    /// Set when the answer came from, or went into, the KPI cache: written out as it is.
+    kept: Option<Arc<RawValue>>,
     body: Body,
     request_error: bool,
     forced: Option<(StatusCode, &'static str, String)>,
+}
+
+impl Outcome {
+    fn reply(self) -> Reply {
+        match self.kept {
+            Some(answer) => Reply::Kept(answer),
+            None => Reply::Fresh(self.body),
+        }
+    }
 }
 
 impl Limited {
@@ -266,6 +296,7 @@ impl Limited {
             self.limit, self.scope, self.retry_after
         );
         Outcome {
+            kept: None,
             body: Body::errors(
                 json!([{ "message": message, "extensions": { "code": "RATE_LIMITED", "requestId": rid, "retryAfter": self.retry_after } }]),
             ),
@@ -287,7 +318,7 @@ fn request_error(rid: &str, code: &str, e: &GraphQLError) -> Outcome {
             .collect(),
         other => vec![json!({ "message": other.to_string(), "extensions": { "code": code, "requestId": rid } })],
     };
-    Outcome { body: Body::errors(Value::Array(errors)), request_error: true, forced: None }
+    Outcome { kept: None, body: Body::errors(Value::Array(errors)), request_error: true, forced: None }
 }
 
 async fn execute(state: &AppState, principal: &Principal, rid: &str, op: Operation, over_get: bool) -> Outcome {
@@ -332,10 +363,19 @@ impl Ran {
 
 fn limit_error(rid: &str, e: &LimitError) -> Outcome {
     Outcome {
+        kept: None,
         body: Body::errors(json!([{ "message": e.message, "extensions": { "code": e.code, "requestId": rid } }])),
         request_error: true,
         forced: None,
     }
+}
+
+/// Who asks (as far as row-level security tells callers apart), on which day, what.
+fn cache_key(principal: &Principal, op: &Operation) -> String {
+    let variables: std::collections::BTreeMap<&String, String> =
+        op.variables.iter().map(|(name, value)| (name, value.to_string())).collect();
+    let operation = format!("{}\u{1f}{}", op.operation_name.as_deref().unwrap_or(""), op.query);
+    KpiCache::key(principal, renkei_core::kpis::today(), &operation, &format!("{variables:?}"))
 }
 
 /// The code of the error a root field ended with, or `ok`.
@@ -394,6 +434,7 @@ async fn run_operation(state: &AppState, principal: &Principal, rid: &str, op: O
             );
             return Ran {
                 outcome: Outcome {
+                    kept: None,
                     body,
                     request_error: true,
                     forced: Some((StatusCode::METHOD_NOT_ALLOWED, "allow", "POST".into())),
@@ -420,6 +461,18 @@ async fn run_operation(state: &AppState, principal: &Principal, rid: &str, op: O
     if let Err(limited) = state.limiter.check_operation(principal, kind == "mutation").await {
         return Ran { outcome: limited.outcome(rid), kind, name: analysis.operation_name };
     }
+    // KPI reports alone: answered from the cache while the KPI generation stands still.
+    let cached = if kind == "query" && KpiCache::cacheable(analysis.root_fields.iter().map(|f| f.name.as_str())) {
+        renkei_core::kpis::generation(&state.db).await.ok().map(|g| (g, cache_key(principal, &op)))
+    } else {
+        None
+    };
+    if let Some((generation, key)) = &cached
+        && let Some(answer) = state.kpi_cache.get(key, *generation)
+    {
+        let outcome = Outcome { kept: Some(answer), body: Body::default(), request_error: false, forced: None };
+        return Ran { outcome, kind, name: analysis.operation_name };
+    }
     let ctx = Context {
         db: state.db.clone(),
         principal: principal.clone(),
@@ -431,10 +484,11 @@ async fn run_operation(state: &AppState, principal: &Principal, rid: &str, op: O
     let outcome = match tokio::time::timeout(state.request_timeout, execution).await {
         Ok(Ok((data, errs))) => {
             let errors = (!errs.is_empty()).then(|| serde_json::to_value(&errs).unwrap_or_else(|_| json!([])));
-            Outcome { body: Body { data: Some(data), errors }, request_error: false, forced: None }
+            Outcome { kept: None, body: Body { data: Some(data), errors }, request_error: false, forced: None }
         }
         Ok(Err(e)) => request_error(rid, "BAD_USER_INPUT", &e),
         Err(_) => Outcome {
+            kept: None,
             body: Body::errors(
                 json!([{ "message": format!("the operation took longer than {} s", state.request_timeout.as_secs()), "extensions": { "code": "TIMEOUT", "requestId": rid } }]),
             ),
@@ -444,6 +498,15 @@ async fn run_operation(state: &AppState, principal: &Principal, rid: &str, op: O
     };
     if let Some(session) = &ctx.session {
         session.finish().await;
+    }
+    let mut outcome = outcome;
+    if let Some((generation, key)) = cached
+        && outcome.body.errors.is_none()
+        && let Ok(answer) = serde_json::value::to_raw_value(&outcome.body)
+    {
+        let answer: Arc<RawValue> = answer.into();
+        state.kpi_cache.put(key, generation, answer.clone());
+        outcome.kept = Some(answer);
     }
     if kind == "mutation" {
         // Every mutation field attempted, with its outcome, whatever it was.
@@ -484,7 +547,7 @@ async fn run_operation(state: &AppState, principal: &Principal, rid: &str, op: O
 /// Answers a single operation: request errors are 400 for graphql-response+json, 200 for json.
 fn single(answer: Answer, rid: &str, outcome: Outcome) -> HttpResponse {
     if let Some((status, name, value)) = outcome.forced {
-        let mut res = respond(status, answer, rid, outcome.body);
+        let mut res = respond(status, answer, rid, Reply::Fresh(outcome.body));
         if let Ok(value) = HeaderValue::from_str(&value) {
             res.headers_mut().insert(header::HeaderName::from_static(name), value);
         }
@@ -495,7 +558,7 @@ fn single(answer: Answer, rid: &str, outcome: Outcome) -> HttpResponse {
     } else {
         StatusCode::OK
     };
-    respond(status, answer, rid, outcome.body)
+    respond(status, answer, rid, outcome.reply())
 }
 
 /// `GET /graphql?query=…&operationName=…&variables=…`: queries only.
@@ -659,7 +722,7 @@ pub async fn post(req: HttpRequest, mut payload: web::Payload, state: web::Data<
     // One at a time: a batch never holds more than one pooled connection per request.
     let mut results = Vec::with_capacity(ops.len());
     for op in ops {
-        results.push(execute(&state, &principal, &rid, op, false).await.body);
+        results.push(execute(&state, &principal, &rid, op, false).await.reply());
     }
     respond(StatusCode::OK, answer, &rid, results)
 }

@@ -4,6 +4,7 @@ pub mod config;
 pub mod files;
 pub mod graphql_http;
 pub mod health;
+pub mod kpi_cache;
 pub mod observe;
 pub mod rate_limit;
 pub mod state;

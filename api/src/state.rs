@@ -32,6 +32,7 @@ pub struct AppState {
     pub max_batch: usize,
     pub graphiql: bool,
     pub kpi: renkei_core::kpis::coverage::Settings,
+    pub kpi_cache: Arc<crate::kpi_cache::KpiCache>,
 }
 
 impl AppState {
@@ -66,6 +67,7 @@ impl AppState {
             max_batch: config.max_batch,
             graphiql: config.graphiql,
             kpi: config.kpi,
+            kpi_cache: Arc::default(),
         })
     }
 }

@@ -335,7 +335,7 @@ impl Query {
             group_by,
             metrics: metrics.unwrap_or_default().into_iter().map(Into::into).collect(),
             items,
-            today: renkei_core::incidents::clocks::day_of(chrono::Utc::now()),
+            today: renkei_core::kpis::today(),
         };
         let (p, geo, threshold) = (ctx.principal.clone(), ctx.geography.clone(), ctx.kpi.suppression_threshold);
         let rows = ctx

@@ -263,6 +263,7 @@ impl TestApp {
             max_batch: 10,
             graphiql: true,
             kpi: options.kpi,
+            kpi_cache: Default::default(),
         };
         Self { db, state, fx, http: renkei_api::HttpConfig { cors_origins: options.cors_origins } }
     }

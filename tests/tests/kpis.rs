@@ -463,3 +463,68 @@ async fn designation_coverage_follows_the_laws_timeline() {
     assert_eq!(after.ok()["designationCoverage"]["prefecturesRequirement"], "NOT_YET_DUE");
     assert_eq!(app.gql(&app.fx.hospital_admin(&app.fx.tokyo), q, json!({})).await.code(), Some("FORBIDDEN"));
 }
+
+#[derive(diesel::QueryableByName)]
+struct Generation {
+    #[diesel(sql_type = BigInt)]
+    generation: i64,
+}
+
+async fn generation(c: &mut AsyncPgConnection) -> i64 {
+    let g: Generation =
+        diesel::sql_query("SELECT generation FROM kpi_generation").get_result(c).await.expect("generation");
+    g.generation
+}
+
+#[tokio::test]
+async fn kept_reports_are_served_only_while_the_kpi_generation_stands() {
+    let app = TestApp::new().await;
+    let fx = &app.fx;
+    let vars = json!({ "fy": [2024], "metrics": ["SUBMISSION_RATE"] });
+    let submitted = |rows: &[Value]| rows.iter().map(|r| r["numerator"].as_i64().unwrap_or_default()).sum::<i64>();
+    let mut owner = AsyncPgConnection::establish(&app.db.owner_url).await.expect("owner");
+    let before = report(&app, &fx.national(), vars.clone()).await;
+    let kept_at = generation(&mut owner).await;
+    assert_eq!(report(&app, &fx.national(), vars.clone()).await, before);
+    assert_eq!(generation(&mut owner).await, kept_at, "reading moves nothing");
+
+    // Tokyo's hospital submits FY2024: the generation moves in that transaction.
+    let admin = fx.hospital_admin(&fx.tokyo);
+    let answers: Vec<Value> = renkei_tests::fixture::all_yes(chrono::NaiveDate::from_ymd_opt(2024, 6, 1).expect("day"))
+        .into_iter()
+        .map(|a| json!({ "code": a.code, "value": a.value, "checkedOn": a.checked_on }))
+        .collect();
+    let saved = app
+        .gql(
+            &admin,
+            "mutation($a: [ChecklistAnswerInput!]!) { saveChecklistDraft(fiscalYear: 2024, form: HOSPITAL, answers: $a) { id } }",
+            json!({ "a": answers }),
+        )
+        .await;
+    let id = saved.ok()["saveChecklistDraft"]["id"].clone();
+    app.gql(&admin, "mutation($id: ID!) { submitChecklist(id: $id) { revision } }", json!({ "id": id })).await.ok();
+    let moved_to = generation(&mut owner).await;
+    assert!(moved_to > kept_at, "the submission moved the generation ({kept_at} -> {moved_to})");
+
+    // Wound back by hand, the generation makes the API serve what it kept: the cache is used...
+    diesel::sql_query("UPDATE kpi_generation SET generation = $1")
+        .bind::<BigInt, _>(kept_at)
+        .execute(&mut owner)
+        .await
+        .expect("wind back");
+    assert_eq!(report(&app, &fx.national(), vars.clone()).await, before, "the kept answer");
+    // ...and only under the generation it was filed under.
+    diesel::sql_query("UPDATE kpi_generation SET generation = $1")
+        .bind::<BigInt, _>(moved_to)
+        .execute(&mut owner)
+        .await
+        .expect("restore");
+    let after = report(&app, &fx.national(), vars.clone()).await;
+    assert_eq!(submitted(&after), submitted(&before) + 1, "the fresh answer counts the new submission");
+
+    // Each caller's view is kept apart: Tokyo's official asking the same gets an answer of its own.
+    let reply = app.gql(&fx.prefecture(&fx.tokyo), REPORT, vars.clone()).await;
+    let again = app.gql(&fx.prefecture(&fx.tokyo), REPORT, vars).await;
+    assert_eq!(reply.body, again.body);
+    assert!(reply.body.get("errors").is_none(), "{}", reply.body);
+}

@@ -369,3 +369,25 @@ async fn visible_cells(
         .load(c)
         .await?)
 }
+
+/// The day KPI reports are computed for (in Japan): open improvements are those past it.
+pub fn today() -> chrono::NaiveDate {
+    crate::incidents::clocks::day_of(chrono::Utc::now())
+}
+
+/// The KPI generation: moves, inside the changing transaction, whenever anything a report reads
+/// may have changed (migration `kpi_generation`). One statement, no transaction.
+pub async fn generation(db: &crate::db::Db) -> Result<i64> {
+    #[derive(diesel::QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        generation: i64,
+    }
+    db.bare(|c| {
+        Box::pin(async move {
+            let row: Row = diesel::sql_query("SELECT generation FROM kpi_generation").get_result(c).await?;
+            Ok(row.generation)
+        })
+    })
+    .await
+}

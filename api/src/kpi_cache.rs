@@ -1,0 +1,85 @@
+//! Answers to KPI queries, kept until the KPI data changes. Dashboards ask the same few reports
+//! over and over, and a national report is ~2,500 rows: most of its cost is GraphQL resolving
+//! and writing them, not the database. An answer is kept per caller's view (role, organisation,
+//! prefecture — what row-level security decides on), day (open improvements depend on it) and
+//! operation text with its variables, and is used only while `kpi_generation`, which every change
+//! to the facts, sums, registry or designations moves inside its own transaction, still has the
+//! number read before the answer was computed. So an answer can only be as old as the
+//! generation it was filed under, never older.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use renkei_core::Principal;
+use serde_json::value::RawValue;
+
+/// The operations answered from the cache: those whose every root field is one of these.
+const CACHEABLE: &[&str] = &["kpiReport"];
+/// Kept answers, at most (a national report is ~200 kB).
+const CAPACITY: usize = 256;
+
+#[derive(Default)]
+pub struct KpiCache {
+    entries: Mutex<HashMap<String, (i64, Arc<RawValue>)>>,
+}
+
+impl KpiCache {
+    /// Whether an operation with these root fields may be answered from the cache.
+    pub fn cacheable<'a>(mut root_fields: impl Iterator<Item = &'a str>) -> bool {
+        let mut any = false;
+        let all = root_fields.all(|name| {
+            any = true;
+            CACHEABLE.contains(&name)
+        });
+        any && all
+    }
+
+    pub fn key(principal: &Principal, today: impl std::fmt::Display, operation: &str, variables: &str) -> String {
+        format!(
+            "{}\u{1f}{}\u{1f}{}\u{1f}{today}\u{1f}{operation}\u{1f}{variables}",
+            principal.role.as_str(),
+            principal.organisation_id.map(|o| o.to_string()).unwrap_or_default(),
+            principal.prefecture.map(|p| p.to_string()).unwrap_or_default(),
+        )
+    }
+
+    pub fn get(&self, key: &str, generation: i64) -> Option<Arc<RawValue>> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.get(key).filter(|(g, _)| *g == generation).map(|(_, answer)| answer.clone())
+    }
+
+    pub fn put(&self, key: String, generation: i64, answer: Arc<RawValue>) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= CAPACITY && !entries.contains_key(&key) {
+            // Answers of older generations go first; failing that, start over.
+            entries.retain(|_, (g, _)| *g == generation);
+            if entries.len() >= CAPACITY {
+                entries.clear();
+            }
+        }
+        entries.insert(key, (generation, answer));
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_operations_of_kpi_reports_alone_are_cacheable() {
+        assert!(KpiCache::cacheable(["kpiReport", "kpiReport"].into_iter()));
+        assert!(!KpiCache::cacheable(["kpiReport", "viewer"].into_iter()));
+        assert!(!KpiCache::cacheable(std::iter::empty()));
+    }
+
+    #[test]
+    fn an_answer_serves_only_its_own_generation() {
+        let cache = KpiCache::default();
+        let answer: Arc<RawValue> = RawValue::from_string("{\"data\":1}".into()).expect("raw").into();
+        cache.put("k".into(), 7, answer);
+        assert!(cache.get("k", 7).is_some());
+        assert!(cache.get("k", 8).is_none());
+        assert!(cache.get("other", 7).is_none());
+    }
+}
