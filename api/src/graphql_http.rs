@@ -123,7 +123,9 @@ fn operation_from(value: Map<String, Value>) -> Result<Operation, String> {
 }
 
 /// Verifies the bearer token and that its user, if registered, is still active.
-async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Principal, DomainError> {
+/// The token's principal; with `check_account`, also refused when the account was deactivated
+/// (GraphQL checks that inside the operation's own first round trip instead).
+async fn authenticate(req: &HttpRequest, state: &AppState, check_account: bool) -> Result<Principal, DomainError> {
     let header =
         req.headers().get(header::AUTHORIZATION).ok_or_else(|| DomainError::unauthenticated("missing bearer token"))?;
     let token = header
@@ -134,7 +136,7 @@ async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Principal, 
         .filter(|t| !t.is_empty())
         .ok_or_else(|| DomainError::unauthenticated("authorization must be `Bearer <token>`"))?;
     let principal = state.verifier.verify(token).await?;
-    if renkei_core::registry::users::deactivated(&state.db, &principal.subject).await? {
+    if check_account && renkei_core::registry::users::deactivated(&state.db, &principal.subject).await? {
         return Err(DomainError::unauthenticated("account deactivated"));
     }
     let span = tracing::Span::current();
@@ -169,6 +171,16 @@ pub(crate) async fn admit(
     answer: Answer,
     rid: &str,
 ) -> Result<Principal, HttpResponse> {
+    admit_checking(req, state, answer, rid, true).await
+}
+
+async fn admit_checking(
+    req: &HttpRequest,
+    state: &AppState,
+    answer: Answer,
+    rid: &str,
+    check_account: bool,
+) -> Result<Principal, HttpResponse> {
     let ip = client_ip(req, state);
     if let Err(limited) = state.limiter.check_ip(&ip).await {
         return Err(single(answer, rid, limited.outcome(rid)));
@@ -176,7 +188,7 @@ pub(crate) async fn admit(
     if let Err(limited) = state.limiter.check_auth_failures(&ip).await {
         return Err(single(answer, rid, limited.outcome(rid)));
     }
-    match authenticate(req, state).await {
+    match authenticate(req, state, check_account).await {
         Ok(p) => Ok(p),
         Err(e) => {
             if e.code == ErrorCode::Unauthenticated {
@@ -370,6 +382,23 @@ fn limit_error(rid: &str, e: &LimitError) -> Outcome {
     }
 }
 
+/// A deactivated account (401, as for a bad token), or the database failing to say.
+fn account_refused(rid: &str, e: &DomainError) -> Outcome {
+    let body =
+        Body::errors(json!([{ "message": e.message, "extensions": { "code": e.code.as_str(), "requestId": rid } }]));
+    if e.code == ErrorCode::Unauthenticated {
+        let forced = Some((StatusCode::UNAUTHORIZED, "www-authenticate", "Bearer".to_owned()));
+        return Outcome { kept: None, body, request_error: true, forced };
+    }
+    tracing::error!(request_id = %rid, code = %e.code, detail = %e.detail(), "auth.lookup_failed");
+    Outcome {
+        kept: None,
+        body,
+        request_error: true,
+        forced: Some((StatusCode::SERVICE_UNAVAILABLE, "retry-after", "1".to_owned())),
+    }
+}
+
 /// Who asks (as far as row-level security tells callers apart), on which day, what.
 fn cache_key(principal: &Principal, op: &Operation) -> String {
     let variables: std::collections::BTreeMap<&String, String> =
@@ -461,15 +490,35 @@ async fn run_operation(state: &AppState, principal: &Principal, rid: &str, op: O
     if let Err(limited) = state.limiter.check_operation(principal, kind == "mutation").await {
         return Ran { outcome: limited.outcome(rid), kind, name: analysis.operation_name };
     }
+    // The account check: a query's transaction opens now and asks it along with the caller's
+    // settings; a mutation asks it on its own.
+    let session = (kind == "query").then(|| Session::new(&state.db, principal));
+    let account = match &session {
+        Some(session) => session.open_for_account().await,
+        None => match renkei_core::registry::users::deactivated(&state.db, &principal.subject).await {
+            Ok(true) => Err(DomainError::unauthenticated("account deactivated")),
+            Ok(false) => Ok(()),
+            Err(e) => Err(e),
+        },
+    };
+    if let Err(e) = account {
+        return Ran { outcome: account_refused(rid, &e), kind, name: analysis.operation_name };
+    }
     // KPI reports alone: answered from the cache while the KPI generation stands still.
-    let cached = if kind == "query" && KpiCache::cacheable(analysis.root_fields.iter().map(|f| f.name.as_str())) {
-        renkei_core::kpis::generation(&state.db).await.ok().map(|g| (g, cache_key(principal, &op)))
-    } else {
-        None
+    let cached = match &session {
+        Some(session) if KpiCache::cacheable(analysis.root_fields.iter().map(|f| f.name.as_str())) => session
+            .run(|c| Box::pin(renkei_core::kpis::generation(c)))
+            .await
+            .ok()
+            .map(|g| (g, cache_key(principal, &op))),
+        _ => None,
     };
     if let Some((generation, key)) = &cached
         && let Some(answer) = state.kpi_cache.get(key, *generation)
     {
+        if let Some(session) = &session {
+            session.finish().await;
+        }
         let outcome = Outcome { kept: Some(answer), body: Body::default(), request_error: false, forced: None };
         return Ran { outcome, kind, name: analysis.operation_name };
     }
@@ -478,7 +527,7 @@ async fn run_operation(state: &AppState, principal: &Principal, rid: &str, op: O
         principal: principal.clone(),
         geography: state.geography.clone(),
         kpi: state.kpi,
-        session: (kind == "query").then(|| Session::new(&state.db, principal)),
+        session,
     };
     let execution = REQUEST_ID.scope(rid.to_owned(), validated.execute(&op.variables, &ctx));
     let outcome = match tokio::time::timeout(state.request_timeout, execution).await {
@@ -609,7 +658,7 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
         Ok(op) => op,
         Err(message) => return errors(StatusCode::BAD_REQUEST, answer, &rid, "BAD_REQUEST", &message),
     };
-    let principal = match admit(&req, &state, answer, &rid).await {
+    let principal = match admit_checking(&req, &state, answer, &rid, false).await {
         Ok(p) => p,
         Err(res) => return res,
     };
@@ -708,7 +757,7 @@ pub async fn post(req: HttpRequest, mut payload: web::Payload, state: web::Data<
             Err(message) => return errors(StatusCode::BAD_REQUEST, answer, &rid, "BAD_REQUEST", &message),
         }
     }
-    let principal = match admit(&req, &state, answer, &rid).await {
+    let principal = match admit_checking(&req, &state, answer, &rid, false).await {
         Ok(p) => p,
         Err(res) => return res,
     };

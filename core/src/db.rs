@@ -7,8 +7,8 @@ use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use diesel::sql_types::Text;
-use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
 use diesel_async::{AnsiTransactionManager, AsyncPgConnection, RunQueryDsl, TransactionManager};
 use tracing::Instrument;
 
@@ -28,7 +28,12 @@ pub struct Db {
 
 impl Db {
     pub fn connect(config: &DatabaseConfig) -> anyhow::Result<Self> {
-        let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(config.url.clone());
+        // No `SELECT 1` at every checkout (a round trip per transaction): a connection the server
+        // closed, in a restart, is found out by its BEGIN instead, and replaced (`begin`).
+        let mut manager_config = ManagerConfig::default();
+        manager_config.recycling_method = RecyclingMethod::Fast;
+        let manager =
+            AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(config.url.clone(), manager_config);
         let pool = Pool::builder(manager)
             .max_size(config.pool_size)
             .wait_timeout(Some(config.connect_timeout))
@@ -40,6 +45,27 @@ impl Db {
 
     async fn conn(&self) -> Result<Object<AsyncPgConnection>> {
         Ok(self.pool.get().await?)
+    }
+
+    /// A pooled connection inside a new transaction. A connection that died in the pool (the
+    /// server restarted) fails its BEGIN, when nothing has been done yet: it is thrown away and
+    /// the next one tried.
+    async fn begin(&self) -> Result<Object<AsyncPgConnection>> {
+        let mut tries = self.pool.status().max_size + 1;
+        loop {
+            let mut conn = self.conn().await?;
+            match AnsiTransactionManager::begin_transaction(&mut *conn).await {
+                Ok(()) => return Ok(conn),
+                Err(e) => {
+                    let e = Error::from(e);
+                    tries -= 1;
+                    if e.code != ErrorCode::Unavailable || tries == 0 {
+                        return Err(e);
+                    }
+                    drop(Object::take(conn));
+                }
+            }
+        }
     }
 
     /// Runs `f` in one transaction as `principal`. The settings are transaction-local
@@ -82,9 +108,8 @@ impl Db {
         R: Send,
         F: for<'c> FnOnce(&'c mut Conn) -> DbFuture<'c, R> + Send,
     {
-        let mut conn = self.conn().await?;
+        let mut conn = self.begin().await?;
         let conn: &mut Conn = &mut conn;
-        AnsiTransactionManager::begin_transaction(conn).await?;
         let outcome = match set_principal(conn, principal, &self.statement_timeout).await {
             Ok(()) => f(conn).await,
             Err(e) => Err(e),
@@ -174,23 +199,7 @@ impl Session {
     {
         let mut open = self.open.lock().await;
         if open.is_none() {
-            let span = tracing::info_span!(
-                "db.transaction",
-                db.system = "postgresql",
-                renkei.role = self.principal.role.as_str()
-            );
-            let mut conn = self.db.conn().instrument(span.clone()).await?;
-            let begun = async {
-                AnsiTransactionManager::begin_transaction(&mut *conn).await?;
-                set_principal(&mut conn, &self.principal, &self.db.statement_timeout).await
-            }
-            .instrument(span.clone())
-            .await;
-            if let Err(e) = begun {
-                let _ = AnsiTransactionManager::rollback_transaction(&mut *conn).await;
-                return Err(e);
-            }
-            *open = Some((conn, span));
+            *open = Some(self.begin(false).await?);
         }
         let Some((conn, span)) = open.as_mut() else {
             return Err(Error::internal(anyhow::anyhow!("session not open")));
@@ -205,6 +214,36 @@ impl Session {
         outcome
     }
 
+    /// Opens the transaction now, and in the same round trip as the caller's settings asks
+    /// whether the caller's account was deactivated (refused as unauthenticated).
+    pub async fn open_for_account(&self) -> Result<()> {
+        let mut open = self.open.lock().await;
+        if open.is_none() {
+            *open = Some(self.begin(true).await?);
+        }
+        Ok(())
+    }
+
+    async fn begin(&self, check_account: bool) -> Result<(Object<AsyncPgConnection>, tracing::Span)> {
+        let span =
+            tracing::info_span!("db.transaction", db.system = "postgresql", renkei.role = self.principal.role.as_str());
+        let mut conn = self.db.begin().instrument(span.clone()).await?;
+        let set = async {
+            if check_account {
+                set_principal_checking_account(&mut conn, &self.principal, &self.db.statement_timeout).await
+            } else {
+                set_principal(&mut conn, &self.principal, &self.db.statement_timeout).await
+            }
+        }
+        .instrument(span.clone())
+        .await;
+        if let Err(e) = set {
+            let _ = AnsiTransactionManager::rollback_transaction(&mut *conn).await;
+            return Err(e);
+        }
+        Ok((conn, span))
+    }
+
     /// Ends the transaction, if one was opened.
     pub async fn finish(&self) {
         if let Some((mut conn, span)) = self.open.lock().await.take()
@@ -217,6 +256,36 @@ impl Session {
 
 fn deadpool_runtime() -> deadpool::Runtime {
     deadpool::Runtime::Tokio1
+}
+
+/// [`set_principal`], and in the same statement whether the caller's account is deactivated.
+async fn set_principal_checking_account(
+    conn: &mut Conn,
+    principal: &Principal,
+    statement_timeout_ms: &str,
+) -> Result<()> {
+    #[derive(diesel::QueryableByName)]
+    struct Answer {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        deactivated: bool,
+    }
+    let answer: Answer = diesel::sql_query(
+        "SELECT set_config('renkei.role', $1, true), set_config('renkei.org', $2, true), \
+         set_config('renkei.prefecture', $3, true), set_config('renkei.subject', $4, true), \
+         set_config('statement_timeout', $5, true), renkei_subject_deactivated($4) AS deactivated",
+    )
+    .bind::<Text, _>(principal.role.as_str())
+    .bind::<Text, _>(principal.organisation_id.map(|id| id.to_string()).unwrap_or_default())
+    .bind::<Text, _>(principal.prefecture.map(|p| p.to_string()).unwrap_or_default())
+    .bind::<Text, _>(&principal.subject)
+    .bind::<Text, _>(statement_timeout_ms)
+    .get_result(conn)
+    .await
+    .map_err(Error::from)?;
+    if answer.deactivated {
+        return Err(Error::unauthenticated("account deactivated"));
+    }
+    Ok(())
 }
 
 /// Writes the caller, and the statement timeout, into the transaction: one round trip.

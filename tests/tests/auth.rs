@@ -156,6 +156,18 @@ async fn a_deactivated_users_token_stops_working() {
         .await;
     assert_eq!(reply.ok()["deactivateUser"]["active"], false);
     assert_refused(&app, &token, "deactivated user").await;
+    // Mutations ask on their own (a query asks with its transaction's first round trip).
+    let mutation = "mutation { setAlertPreference(alert: \"incident_created\", enabled: false) { alert } }";
+    let reply = app.gql_with_token(Some(&token), mutation, json!({})).await;
+    assert_eq!((reply.status, reply.code()), (401, Some("UNAUTHENTICATED")), "{}", reply.body);
+    let file = app
+        .send(
+            actix_web::test::TestRequest::get()
+                .uri("/forms/2024/hospital.xlsx")
+                .insert_header(("authorization", format!("Bearer {token}"))),
+        )
+        .await;
+    assert_eq!(file.status, 401, "the file routes ask too");
 }
 
 /// The public key as a JWK (Ed25519: the last 32 bytes of the SubjectPublicKeyInfo).

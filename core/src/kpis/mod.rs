@@ -376,18 +376,13 @@ pub fn today() -> chrono::NaiveDate {
 }
 
 /// The KPI generation: moves, inside the changing transaction, whenever anything a report reads
-/// may have changed (migration `kpi_generation`). One statement, no transaction.
-pub async fn generation(db: &crate::db::Db) -> Result<i64> {
+/// may have changed (migration `kpi_generation`).
+pub async fn generation(c: &mut Conn) -> Result<i64> {
     #[derive(diesel::QueryableByName)]
     struct Row {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         generation: i64,
     }
-    db.bare(|c| {
-        Box::pin(async move {
-            let row: Row = diesel::sql_query("SELECT generation FROM kpi_generation").get_result(c).await?;
-            Ok(row.generation)
-        })
-    })
-    .await
+    let row: Row = diesel::sql_query("SELECT generation FROM kpi_generation").get_result(c).await?;
+    Ok(row.generation)
 }
