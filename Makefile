@@ -3,7 +3,7 @@
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/renkei/target
 BIN := $(CARGO_TARGET_DIR)/debug
 
-.PHONY: run test bench resilience services build schema fmt lint
+.PHONY: run test bench resilience peers services build schema fmt lint
 
 services:
 	@bash scripts/services.sh
@@ -31,6 +31,12 @@ bench: services
 resilience: services
 	cargo build --release -p renkei-api -p renkei-worker
 	@bash -c 'source .dev/env && cargo bench -p renkei-tests --bench resilience'
+
+## make peers: this API next to PostGraphile 5 on the same reads, and the KPI report next to
+## pgbench running its SQL, at constant arrival rates (oha); see bench/README.md.
+peers: services
+	cargo build --release -p renkei-api
+	@bash bench/peers.sh
 
 ## Regenerate graphql/schema.graphql from the code.
 schema: build

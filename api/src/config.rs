@@ -36,6 +36,8 @@ pub struct ApiConfig {
     pub cors_origins: Vec<String>,
     /// `KPI_SUPPRESSION_THRESHOLD`, `DESIGNATION_LAW_START_FY`.
     pub kpi: renkei_core::kpis::coverage::Settings,
+    /// `KPI_CACHE_ENTRIES`: KPI answers kept (0 switches the cache off).
+    pub kpi_cache_entries: usize,
     pub database: DatabaseConfig,
     pub auth: AuthConfig,
     pub redis_url: Option<String>,
@@ -80,6 +82,7 @@ impl ApiConfig {
         }
         Ok(Self {
             kpi: renkei_core::kpis::coverage::Settings::from_env()?,
+            kpi_cache_entries: parse_or("KPI_CACHE_ENTRIES", 256usize)?,
             introspection: parse_or("GRAPHQL_INTROSPECTION", true)?,
             limits,
             rate_limits: RateLimits {

@@ -15,15 +15,23 @@ use serde_json::value::RawValue;
 
 /// The operations answered from the cache: those whose every root field is one of these.
 const CACHEABLE: &[&str] = &["kpiReport"];
-/// Kept answers, at most (a national report is ~200 kB).
-const CAPACITY: usize = 256;
-
-#[derive(Default)]
 pub struct KpiCache {
     entries: Mutex<HashMap<String, (i64, Arc<RawValue>)>>,
+    /// Kept answers, at most (`KPI_CACHE_ENTRIES`; a national report is ~200 kB); 0 keeps none.
+    capacity: usize,
+}
+
+impl Default for KpiCache {
+    fn default() -> Self {
+        Self::new(256)
+    }
 }
 
 impl KpiCache {
+    pub fn new(capacity: usize) -> Self {
+        Self { entries: Mutex::default(), capacity }
+    }
+
     /// Whether an operation with these root fields may be answered from the cache.
     pub fn cacheable<'a>(mut root_fields: impl Iterator<Item = &'a str>) -> bool {
         let mut any = false;
@@ -49,11 +57,14 @@ impl KpiCache {
     }
 
     pub fn put(&self, key: String, generation: i64, answer: Arc<RawValue>) {
+        if self.capacity == 0 {
+            return;
+        }
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= CAPACITY && !entries.contains_key(&key) {
+        if entries.len() >= self.capacity && !entries.contains_key(&key) {
             // Answers of older generations go first; failing that, start over.
             entries.retain(|_, (g, _)| *g == generation);
-            if entries.len() >= CAPACITY {
+            if entries.len() >= self.capacity {
                 entries.clear();
             }
         }
@@ -81,5 +92,8 @@ mod tests {
         assert!(cache.get("k", 7).is_some());
         assert!(cache.get("k", 8).is_none());
         assert!(cache.get("other", 7).is_none());
+        let off = KpiCache::new(0);
+        off.put("k".into(), 7, RawValue::from_string("1".into()).expect("raw").into());
+        assert!(off.get("k", 7).is_none(), "0 entries: nothing kept");
     }
 }

@@ -67,7 +67,7 @@ impl AppState {
             max_batch: config.max_batch,
             graphiql: config.graphiql,
             kpi: config.kpi,
-            kpi_cache: Arc::default(),
+            kpi_cache: Arc::new(crate::kpi_cache::KpiCache::new(config.kpi_cache_entries)),
         })
     }
 }
