@@ -82,7 +82,9 @@ async fn main() {
         started.elapsed().as_secs_f64()
     );
 
-    let state = app.state.clone();
+    // The report computed every time: the cache would answer all but the first request.
+    let mut state = app.state.clone();
+    state.kpi_cache = std::sync::Arc::new(renkei_api::kpi_cache::KpiCache::new(0));
     let http = renkei_api::HttpConfig::default();
     let server = HttpServer::new(move || {
         App::new().app_data(web::Data::new(state.clone())).configure(|cfg| renkei_api::routes(cfg, &http))
