@@ -136,8 +136,8 @@ async fn authenticate(req: &HttpRequest, state: &AppState, check_account: bool) 
         .filter(|t| !t.is_empty())
         .ok_or_else(|| DomainError::unauthenticated("authorization must be `Bearer <token>`"))?;
     let principal = state.verifier.verify(token).await?;
-    if check_account && renkei_core::registry::users::deactivated(&state.db, &principal.subject).await? {
-        return Err(DomainError::unauthenticated("account deactivated"));
+    if check_account {
+        renkei_core::registry::users::ensure_active(&state.db, &principal.subject).await?;
     }
     let span = tracing::Span::current();
     span.record("renkei.role", principal.role.as_str());
@@ -223,13 +223,7 @@ pub(crate) async fn audit_actions(state: &AppState, principal: &Principal, rid: 
 }
 
 fn unauthenticated(answer: Answer, rid: &str, e: &DomainError) -> HttpResponse {
-    if e.code != ErrorCode::Unauthenticated {
-        tracing::error!(request_id = %rid, code = %e.code, detail = %e.detail(), "auth.lookup_failed");
-        return errors(StatusCode::SERVICE_UNAVAILABLE, answer, rid, e.code.as_str(), &e.message);
-    }
-    let mut res = errors(StatusCode::UNAUTHORIZED, answer, rid, e.code.as_str(), &e.message);
-    res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    res
+    single(answer, rid, auth_refused(rid, e))
 }
 
 /// A GraphQL response. The data stays juniper's value, written out as it stands: in the order
@@ -382,8 +376,8 @@ fn limit_error(rid: &str, e: &LimitError) -> Outcome {
     }
 }
 
-/// A deactivated account (401, as for a bad token), or the database failing to say.
-fn account_refused(rid: &str, e: &DomainError) -> Outcome {
+/// A refused token or deactivated account (401), or the database failing to say (503).
+fn auth_refused(rid: &str, e: &DomainError) -> Outcome {
     let body =
         Body::errors(json!([{ "message": e.message, "extensions": { "code": e.code.as_str(), "requestId": rid } }]));
     if e.code == ErrorCode::Unauthenticated {
@@ -495,14 +489,10 @@ async fn run_operation(state: &AppState, principal: &Principal, rid: &str, op: O
     let session = (kind == "query").then(|| Session::new(&state.db, principal));
     let account = match &session {
         Some(session) => session.open_for_account().await,
-        None => match renkei_core::registry::users::deactivated(&state.db, &principal.subject).await {
-            Ok(true) => Err(DomainError::unauthenticated("account deactivated")),
-            Ok(false) => Ok(()),
-            Err(e) => Err(e),
-        },
+        None => renkei_core::registry::users::ensure_active(&state.db, &principal.subject).await,
     };
     if let Err(e) = account {
-        return Ran { outcome: account_refused(rid, &e), kind, name: analysis.operation_name };
+        return Ran { outcome: auth_refused(rid, &e), kind, name: analysis.operation_name };
     }
     // KPI reports alone: answered from the cache while the KPI generation stands still.
     let cached = match &session {

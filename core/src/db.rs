@@ -68,6 +68,19 @@ impl Db {
         }
     }
 
+    /// A connection in a new transaction carrying `principal` (and, with `check_account`, refused
+    /// when the caller's account was deactivated).
+    async fn open(&self, principal: &Principal, check_account: bool) -> Result<Object<AsyncPgConnection>> {
+        let mut conn = self.begin().await?;
+        if let Err(e) = set_principal(&mut conn, principal, &self.statement_timeout, check_account).await {
+            if let Err(rollback) = AnsiTransactionManager::rollback_transaction(&mut *conn).await {
+                tracing::warn!(error = %rollback, "db.rollback_failed");
+            }
+            return Err(e);
+        }
+        Ok(conn)
+    }
+
     /// Runs `f` in one transaction as `principal`. The settings are transaction-local
     /// (`set_config(…, true)`), so they vanish at commit or rollback and a pooled connection never
     /// carries one caller's identity into the next.
@@ -108,13 +121,9 @@ impl Db {
         R: Send,
         F: for<'c> FnOnce(&'c mut Conn) -> DbFuture<'c, R> + Send,
     {
-        let mut conn = self.begin().await?;
+        let mut conn = self.open(principal, false).await?;
         let conn: &mut Conn = &mut conn;
-        let outcome = match set_principal(conn, principal, &self.statement_timeout).await {
-            Ok(()) => f(conn).await,
-            Err(e) => Err(e),
-        };
-        match outcome {
+        match f(conn).await {
             Ok(value) => {
                 AnsiTransactionManager::commit_transaction(conn).await?;
                 Ok(value)
@@ -227,20 +236,7 @@ impl Session {
     async fn begin(&self, check_account: bool) -> Result<(Object<AsyncPgConnection>, tracing::Span)> {
         let span =
             tracing::info_span!("db.transaction", db.system = "postgresql", renkei.role = self.principal.role.as_str());
-        let mut conn = self.db.begin().instrument(span.clone()).await?;
-        let set = async {
-            if check_account {
-                set_principal_checking_account(&mut conn, &self.principal, &self.db.statement_timeout).await
-            } else {
-                set_principal(&mut conn, &self.principal, &self.db.statement_timeout).await
-            }
-        }
-        .instrument(span.clone())
-        .await;
-        if let Err(e) = set {
-            let _ = AnsiTransactionManager::rollback_transaction(&mut *conn).await;
-            return Err(e);
-        }
+        let conn = self.db.open(&self.principal, check_account).instrument(span.clone()).await?;
         Ok((conn, span))
     }
 
@@ -258,11 +254,14 @@ fn deadpool_runtime() -> deadpool::Runtime {
     deadpool::Runtime::Tokio1
 }
 
-/// [`set_principal`], and in the same statement whether the caller's account is deactivated.
-async fn set_principal_checking_account(
+/// Writes the caller, and the statement timeout, into the transaction: one round trip. With
+/// `check_account`, the same statement asks whether the caller's account was deactivated, and
+/// refuses it then.
+async fn set_principal(
     conn: &mut Conn,
     principal: &Principal,
     statement_timeout_ms: &str,
+    check_account: bool,
 ) -> Result<()> {
     #[derive(diesel::QueryableByName)]
     struct Answer {
@@ -272,36 +271,20 @@ async fn set_principal_checking_account(
     let answer: Answer = diesel::sql_query(
         "SELECT set_config('renkei.role', $1, true), set_config('renkei.org', $2, true), \
          set_config('renkei.prefecture', $3, true), set_config('renkei.subject', $4, true), \
-         set_config('statement_timeout', $5, true), renkei_subject_deactivated($4) AS deactivated",
+         set_config('statement_timeout', $5, true), \
+         CASE WHEN $6 THEN renkei_subject_deactivated($4) ELSE false END AS deactivated",
     )
     .bind::<Text, _>(principal.role.as_str())
     .bind::<Text, _>(principal.organisation_id.map(|id| id.to_string()).unwrap_or_default())
     .bind::<Text, _>(principal.prefecture.map(|p| p.to_string()).unwrap_or_default())
     .bind::<Text, _>(&principal.subject)
     .bind::<Text, _>(statement_timeout_ms)
+    .bind::<diesel::sql_types::Bool, _>(check_account)
     .get_result(conn)
     .await
     .map_err(Error::from)?;
     if answer.deactivated {
-        return Err(Error::unauthenticated("account deactivated"));
+        return Err(crate::registry::users::deactivated_account());
     }
-    Ok(())
-}
-
-/// Writes the caller, and the statement timeout, into the transaction: one round trip.
-async fn set_principal(conn: &mut Conn, principal: &Principal, statement_timeout_ms: &str) -> Result<()> {
-    diesel::sql_query(
-        "SELECT set_config('renkei.role', $1, true), set_config('renkei.org', $2, true), \
-         set_config('renkei.prefecture', $3, true), set_config('renkei.subject', $4, true), \
-         set_config('statement_timeout', $5, true)",
-    )
-    .bind::<Text, _>(principal.role.as_str())
-    .bind::<Text, _>(principal.organisation_id.map(|id| id.to_string()).unwrap_or_default())
-    .bind::<Text, _>(principal.prefecture.map(|p| p.to_string()).unwrap_or_default())
-    .bind::<Text, _>(&principal.subject)
-    .bind::<Text, _>(statement_timeout_ms)
-    .execute(conn)
-    .await
-    .map_err(Error::from)?;
     Ok(())
 }

@@ -75,6 +75,11 @@ impl Error {
         Self::new(ErrorCode::Unauthenticated, message)
     }
 
+    /// The database could not be reached or went away: the caller may try again.
+    pub fn database_unavailable(cause: impl Into<anyhow::Error>) -> Self {
+        Self { code: ErrorCode::Unavailable, message: "database unavailable".into(), cause: Some(cause.into()) }
+    }
+
     pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
         Self { code: ErrorCode::Internal, message: "internal error".into(), cause: Some(cause.into()) }
     }
@@ -186,11 +191,7 @@ impl From<diesel::result::Error> for Error {
                 // The server going away under a running statement (a restart, a failover): the
                 // caller may simply try again, as when no connection could be had at all.
                 if LOST_SERVER.iter().any(|m| text.contains(m)) {
-                    return Self {
-                        code: ErrorCode::Unavailable,
-                        message: "database unavailable".into(),
-                        cause: Some(e.into()),
-                    };
+                    return Self::database_unavailable(e);
                 }
                 // The second line of tenant isolation speaking: a write outside the caller's
                 // rights that the resolver's own checks did not already refuse.
@@ -209,11 +210,7 @@ impl From<diesel::result::Error> for Error {
                         message: "refers to an unknown object".into(),
                         cause: Some(e.into()),
                     },
-                    DatabaseErrorKind::ClosedConnection => Self {
-                        code: ErrorCode::Unavailable,
-                        message: "database unavailable".into(),
-                        cause: Some(e.into()),
-                    },
+                    DatabaseErrorKind::ClosedConnection => Self::database_unavailable(e),
                     _ => Error::internal(e),
                 }
             }
@@ -224,7 +221,7 @@ impl From<diesel::result::Error> for Error {
 
 impl From<diesel_async::pooled_connection::deadpool::PoolError> for Error {
     fn from(e: diesel_async::pooled_connection::deadpool::PoolError) -> Self {
-        Self { code: ErrorCode::Unavailable, message: "database unavailable".into(), cause: Some(e.into()) }
+        Self::database_unavailable(e)
     }
 }
 

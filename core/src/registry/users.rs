@@ -112,25 +112,31 @@ pub async fn by_subject(conn: &mut Conn, subject: &str) -> Result<Option<User>> 
     Ok(users::table.filter(users::subject.eq(subject)).select(User::as_select()).first(conn).await.optional()?)
 }
 
-/// Whether `subject` belongs to a deactivated account (a subject without one is not): one
-/// statement, asked before every request.
-pub async fn deactivated(db: &crate::db::Db, subject: &str) -> Result<bool> {
+/// The refusal of a token whose account was deactivated.
+pub fn deactivated_account() -> crate::Error {
+    crate::Error::unauthenticated("account deactivated")
+}
+
+/// Refuses `subject` when its account was deactivated (a subject without one passes): one
+/// statement, asked before every request that does not ask it with its tenant settings.
+pub async fn ensure_active(db: &crate::db::Db, subject: &str) -> Result<()> {
     #[derive(diesel::QueryableByName)]
     struct Answer {
         #[diesel(sql_type = diesel::sql_types::Bool)]
         deactivated: bool,
     }
     let subject = subject.to_owned();
-    db.bare(move |c| {
-        Box::pin(async move {
-            let a: Answer = diesel::sql_query("SELECT renkei_subject_deactivated($1) AS deactivated")
-                .bind::<diesel::sql_types::Text, _>(subject)
-                .get_result(c)
-                .await?;
-            Ok(a.deactivated)
+    let answer: Answer = db
+        .bare(move |c| {
+            Box::pin(async move {
+                Ok(diesel::sql_query("SELECT renkei_subject_deactivated($1) AS deactivated")
+                    .bind::<diesel::sql_types::Text, _>(subject)
+                    .get_result(c)
+                    .await?)
+            })
         })
-    })
-    .await
+        .await?;
+    if answer.deactivated { Err(deactivated_account()) } else { Ok(()) }
 }
 
 /// One page of an organisation's users, ordered by (display name, id).
