@@ -82,7 +82,7 @@ impl ApiConfig {
         }
         Ok(Self {
             kpi: renkei_core::kpis::coverage::Settings::from_env()?,
-            kpi_cache_entries: parse_or("KPI_CACHE_ENTRIES", 256usize)?,
+            kpi_cache_entries: parse_or("KPI_CACHE_ENTRIES", crate::kpi_cache::DEFAULT_ENTRIES)?,
             introspection: parse_or("GRAPHQL_INTROSPECTION", true)?,
             limits,
             rate_limits: RateLimits {

@@ -15,6 +15,10 @@ use serde_json::value::RawValue;
 
 /// The operations answered from the cache: those whose every root field is one of these.
 const CACHEABLE: &[&str] = &["kpiReport"];
+
+/// `KPI_CACHE_ENTRIES` when unset.
+pub const DEFAULT_ENTRIES: usize = 256;
+
 pub struct KpiCache {
     entries: Mutex<HashMap<String, (i64, Arc<RawValue>)>>,
     /// Kept answers, at most (`KPI_CACHE_ENTRIES`; a national report is ~200 kB); 0 keeps none.
@@ -23,7 +27,7 @@ pub struct KpiCache {
 
 impl Default for KpiCache {
     fn default() -> Self {
-        Self::new(256)
+        Self::new(DEFAULT_ENTRIES)
     }
 }
 

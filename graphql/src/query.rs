@@ -352,7 +352,7 @@ impl Query {
             None => ctx.principal.organisation_id.ok_or_else(|| Error::bad_input("hospitalId: say which hospital"))?,
         };
         let (p, geo, threshold) = (ctx.principal.clone(), ctx.geography.clone(), ctx.kpi.suppression_threshold);
-        let today = renkei_core::incidents::clocks::day_of(chrono::Utc::now());
+        let today = renkei_core::kpis::today();
         let peers = ctx
             .run(move |c| {
                 Box::pin(async move {

@@ -34,7 +34,7 @@ pub async fn owner(url: &str) -> AsyncPgConnection {
     c
 }
 
-async fn count(
+pub async fn count(
     c: &mut AsyncPgConnection,
     q: diesel::query_builder::BoxedSqlQuery<'_, diesel::pg::Pg, diesel::query_builder::SqlQuery>,
 ) -> i64 {

@@ -316,14 +316,5 @@ async fn main() {
 }
 
 async fn retried(c: &mut AsyncPgConnection) -> i64 {
-    #[derive(diesel::QueryableByName)]
-    struct N {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    diesel::sql_query("SELECT count(*) AS n FROM jobs WHERE attempts > 1")
-        .get_result::<N>(c)
-        .await
-        .map(|r| r.n)
-        .unwrap_or(-1)
+    checks::count(c, diesel::sql_query("SELECT count(*) AS n FROM jobs WHERE attempts > 1").into_boxed()).await
 }
