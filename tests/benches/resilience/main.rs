@@ -47,8 +47,12 @@ const FAULTS: [(&str, &str); 4] = [
 /// Hospitals whose admins fill in forms and report incidents.
 const ADMINS: i64 = 300;
 
+/// `name` parsed, or `default` when unset; a value that does not parse stops the run.
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    match std::env::var(name) {
+        Ok(v) => v.parse().unwrap_or_else(|_| panic!("{name}={v:?} is not a valid value")),
+        Err(_) => default,
+    }
 }
 
 fn env_url(name: &str) -> String {
