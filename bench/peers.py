@@ -277,6 +277,16 @@ def mint(api: str, *args: str, extra_env: dict[str, str] | None = None) -> str:
     return r.stdout.strip().splitlines()[-1]
 
 
+def register(api: str, app_url: str, subject: str, role: str, *args: str) -> None:
+    """A membership for `subject` (`renkei-api user create`); one already there is kept."""
+    env = dict(os.environ, DATABASE_URL=app_url, RUST_LOG="error")
+    r = subprocess.run([api, "user", "create", "--subject", subject, "--role", role, "--email",
+                        f"{subject}@bench.renkei.example", "--name", subject, *args],
+                       capture_output=True, text=True, env=env)
+    if r.returncode != 0 and "already has a member" not in r.stderr:
+        die(f"renkei-api user create {subject} failed: {r.stderr}")
+
+
 # --- HTTP ------------------------------------------------------------------------------------
 
 
@@ -772,11 +782,17 @@ def main() -> None:
     oha = ensure_oha()
     OHA_JSON_FLAGS = oha_flags(oha)
 
-    # Tokens, minted with the environment's development keys.
-    national = mint(api, "--role", "national", "--subject", "bench-national")
-    pref13 = mint(api, "--role", "prefecture", "--prefecture", "13", "--subject", "bench-prefecture-13")
-    wrong_aud = mint(api, "--role", "national", "--subject", "bench-national",
-                     extra_env={"JWT_AUDIENCE": "not-renkei"})
+    # Tokens, minted with the environment's development keys, for subjects registered here: both
+    # servers take the caller's role from the registry.
+    register(api, app_url, "bench-national", "national")
+    tokyo_office = psql(with_db(os.environ["MIGRATION_DATABASE_URL"], db),
+                        "-c", "SELECT set_config('renkei.role', 'national', false)",
+                        "-c", "SELECT id FROM organisations WHERE kind = 'prefecture_office' AND prefecture_code = 13"
+                        ).split()[-1]
+    register(api, app_url, "bench-prefecture-13", "prefecture", "--org", tokyo_office)
+    national = mint(api, "--user", "bench-national")
+    pref13 = mint(api, "--user", "bench-prefecture-13")
+    wrong_aud = mint(api, "--user", "bench-national", extra_env={"JWT_AUDIENCE": "not-renkei"})
     head, payload, sig = national.split(".")
     forged = ".".join([head, payload, ("A" if sig[0] != "A" else "B") + sig[1:]])
     bad_tokens = {"bad-signature": forged, "wrong-audience": wrong_aud, "garbage": "not.a.jwt"}

@@ -12,7 +12,7 @@ use futures::StreamExt;
 use juniper::{GraphQLError, InputValue, OperationType, ScalarValue, ValidatedOperation, Variables};
 use renkei_core::audit;
 use renkei_core::db::Session;
-use renkei_core::{Error as DomainError, ErrorCode, Principal};
+use renkei_core::{Error as DomainError, ErrorCode, Identity, Principal};
 use renkei_graphql::limits::{LimitError, analyse, parse_limit, unknown_variable_type};
 use renkei_graphql::{Context, REQUEST_ID};
 use serde_json::value::RawValue;
@@ -122,10 +122,12 @@ fn operation_from(value: Map<String, Value>) -> Result<Operation, String> {
     Ok(Operation { query, operation_name, variables })
 }
 
-/// Verifies the bearer token and that its user, if registered, is still active.
-/// The token's principal; with `check_account`, also refused when the account was deactivated
-/// (GraphQL checks that inside the operation's own first round trip instead).
-async fn authenticate(req: &HttpRequest, state: &AppState, check_account: bool) -> Result<Principal, DomainError> {
+/// The header with which a request chooses which of its person's memberships it acts through.
+pub(crate) const ORGANISATION_HEADER: &str = "renkei-organisation";
+
+/// Verifies the bearer token: who is asking, and which organisation the request names. What
+/// they may do is the registry's answer (`Db::sign_in`, `Session::sign_in`).
+async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Identity, DomainError> {
     let header =
         req.headers().get(header::AUTHORIZATION).ok_or_else(|| DomainError::unauthenticated("missing bearer token"))?;
     let token = header
@@ -135,16 +137,23 @@ async fn authenticate(req: &HttpRequest, state: &AppState, check_account: bool) 
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| DomainError::unauthenticated("authorization must be `Bearer <token>`"))?;
-    let principal = state.verifier.verify(token).await?;
-    if check_account {
-        renkei_core::registry::users::ensure_active(&state.db, &principal.subject).await?;
+    let mut identity = state.verifier.verify(token).await?;
+    if let Some(value) = req.headers().get(ORGANISATION_HEADER) {
+        let id =
+            value.to_str().ok().and_then(|v| uuid::Uuid::parse_str(v.trim()).ok()).ok_or_else(|| {
+                DomainError::unauthenticated("the Renkei-Organisation header must be an organisation id")
+            })?;
+        identity.acting_for = Some(id);
     }
-    let span = tracing::Span::current();
+    Ok(identity)
+}
+
+/// Notes the registry's principal on the request's span: role and tenant, never the subject.
+fn record_principal(span: &tracing::Span, principal: &Principal) {
     span.record("renkei.role", principal.role.as_str());
     if let Some(tenant) = principal.prefecture {
         span.record("renkei.tenant", tenant);
     }
-    Ok(principal)
 }
 
 /// The client's address for rate limits: the peer, or the first `X-Forwarded-For` hop when the
@@ -164,23 +173,31 @@ fn client_ip(req: &HttpRequest, state: &AppState) -> String {
     req.peer_addr().map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string())
 }
 
-/// Rate limits by IP, then the token; a failed verification counts against the IP.
+/// Rate limits by IP, then the token and the registry: the caller of a request whose work runs
+/// in transactions of its own (the file routes).
 pub(crate) async fn admit(
     req: &HttpRequest,
     state: &AppState,
     answer: Answer,
     rid: &str,
 ) -> Result<Principal, HttpResponse> {
-    admit_checking(req, state, answer, rid, true).await
+    let identity = admit_identity(req, state, answer, rid).await?;
+    match state.db.sign_in(&identity).await {
+        Ok(principal) => {
+            record_principal(&tracing::Span::current(), &principal);
+            Ok(principal)
+        }
+        Err(e) => Err(single(answer, rid, auth_refused(rid, &e))),
+    }
 }
 
-async fn admit_checking(
+/// Rate limits by IP, then the token; a failed verification counts against the IP.
+async fn admit_identity(
     req: &HttpRequest,
     state: &AppState,
     answer: Answer,
     rid: &str,
-    check_account: bool,
-) -> Result<Principal, HttpResponse> {
+) -> Result<Identity, HttpResponse> {
     let ip = client_ip(req, state);
     if let Err(limited) = state.limiter.check_ip(&ip).await {
         return Err(single(answer, rid, limited.outcome(rid)));
@@ -188,8 +205,8 @@ async fn admit_checking(
     if let Err(limited) = state.limiter.check_auth_failures(&ip).await {
         return Err(single(answer, rid, limited.outcome(rid)));
     }
-    match authenticate(req, state, check_account).await {
-        Ok(p) => Ok(p),
+    match authenticate(req, state).await {
+        Ok(identity) => Ok(identity),
         Err(e) => {
             if e.code == ErrorCode::Unauthenticated {
                 state.limiter.note_auth_failure(&ip).await;
@@ -327,7 +344,7 @@ fn request_error(rid: &str, code: &str, e: &GraphQLError) -> Outcome {
     Outcome { kept: None, body: Body::errors(Value::Array(errors)), request_error: true, forced: None }
 }
 
-async fn execute(state: &AppState, principal: &Principal, rid: &str, op: Operation, over_get: bool) -> Outcome {
+async fn execute(state: &AppState, identity: &Identity, rid: &str, op: Operation, over_get: bool) -> Outcome {
     let span = tracing::info_span!(
         "graphql.operation",
         graphql.operation.name = tracing::field::Empty,
@@ -337,7 +354,8 @@ async fn execute(state: &AppState, principal: &Principal, rid: &str, op: Operati
     );
     let started = std::time::Instant::now();
     let given_name = op.operation_name.clone();
-    let ran = run_operation(state, principal, rid, op, over_get).instrument(span.clone()).await;
+    let request_span = tracing::Span::current();
+    let ran = run_operation(state, identity, rid, op, over_get, &request_span).instrument(span.clone()).await;
     let name = state.metrics.operation_label(ran.name.as_deref().or(given_name.as_deref()));
     let result = if ran.outcome.request_error {
         "request_error"
@@ -412,7 +430,14 @@ fn field_outcome(body: &Body, key: &str) -> String {
         .map_or_else(|| "ok".to_owned(), |e| e["extensions"]["code"].as_str().unwrap_or("ERROR").to_owned())
 }
 
-async fn run_operation(state: &AppState, principal: &Principal, rid: &str, op: Operation, over_get: bool) -> Ran {
+async fn run_operation(
+    state: &AppState,
+    identity: &Identity,
+    rid: &str,
+    op: Operation,
+    over_get: bool,
+    request_span: &tracing::Span,
+) -> Ran {
     // Our own parse first: it gives the tree juniper keeps to itself, for the limits it does
     // not check and for the checks that keep its validation from panicking.
     let document = match juniper::parser::parse_document_source(&op.query, &state.schema.schema) {
@@ -481,19 +506,22 @@ async fn run_operation(state: &AppState, principal: &Principal, rid: &str, op: O
             Err(e) => return Ran { outcome: limit_error(rid, &e), kind, name: None },
         };
     span.record("graphql.complexity", analysis.cost);
-    if let Err(limited) = state.limiter.check_operation(principal, kind == "mutation").await {
+    if let Err(limited) = state.limiter.check_operation(&identity.subject, kind == "mutation").await {
         return Ran { outcome: limited.outcome(rid), kind, name: analysis.operation_name };
     }
-    // The account check: a query's transaction opens now and asks it along with the caller's
-    // settings; a mutation asks it on its own.
-    let session = (kind == "query").then(|| Session::new(&state.db, principal));
-    let account = match &session {
-        Some(session) => session.open_for_account().await,
-        None => renkei_core::registry::users::ensure_active(&state.db, &principal.subject).await,
+    // Who the caller is comes from the registry: a query's transaction opens now and finds it
+    // with the caller's settings; a mutation asks it in one statement, then runs each field in
+    // a transaction of its own.
+    let signed_in = match kind {
+        "query" => Session::sign_in(&state.db, identity).await.map(|s| (s.principal().clone(), Some(s))),
+        _ => state.db.sign_in(identity).await.map(|p| (p, None)),
     };
-    if let Err(e) = account {
-        return Ran { outcome: auth_refused(rid, &e), kind, name: analysis.operation_name };
-    }
+    let (principal, session) = match signed_in {
+        Ok(signed_in) => signed_in,
+        Err(e) => return Ran { outcome: auth_refused(rid, &e), kind, name: analysis.operation_name },
+    };
+    record_principal(request_span, &principal);
+    let principal = &principal;
     // KPI reports alone: answered from the cache while the KPI generation stands still.
     let cached = match &session {
         Some(session) if KpiCache::cacheable(analysis.root_fields.iter().map(|f| f.name.as_str())) => session
@@ -648,11 +676,11 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
         Ok(op) => op,
         Err(message) => return errors(StatusCode::BAD_REQUEST, answer, &rid, "BAD_REQUEST", &message),
     };
-    let principal = match admit_checking(&req, &state, answer, &rid, false).await {
-        Ok(p) => p,
+    let identity = match admit_identity(&req, &state, answer, &rid).await {
+        Ok(identity) => identity,
         Err(res) => return res,
     };
-    single(answer, &rid, execute(&state, &principal, &rid, op, true).await)
+    single(answer, &rid, execute(&state, &identity, &rid, op, true).await)
 }
 
 /// The request body, refused with 413 past `limit` bytes (before more is read).
@@ -747,12 +775,12 @@ pub async fn post(req: HttpRequest, mut payload: web::Payload, state: web::Data<
             Err(message) => return errors(StatusCode::BAD_REQUEST, answer, &rid, "BAD_REQUEST", &message),
         }
     }
-    let principal = match admit_checking(&req, &state, answer, &rid, false).await {
-        Ok(p) => p,
+    let identity = match admit_identity(&req, &state, answer, &rid).await {
+        Ok(identity) => identity,
         Err(res) => return res,
     };
     if !batch {
-        let op = ops.pop().map(|op| execute(&state, &principal, &rid, op, false));
+        let op = ops.pop().map(|op| execute(&state, &identity, &rid, op, false));
         return match op {
             Some(fut) => single(answer, &rid, fut.await),
             None => errors(StatusCode::BAD_REQUEST, answer, &rid, "BAD_REQUEST", "no operation"),
@@ -761,7 +789,7 @@ pub async fn post(req: HttpRequest, mut payload: web::Payload, state: web::Data<
     // One at a time: a batch never holds more than one pooled connection per request.
     let mut results = Vec::with_capacity(ops.len());
     for op in ops {
-        results.push(execute(&state, &principal, &rid, op, false).await.reply());
+        results.push(execute(&state, &identity, &rid, op, false).await.reply());
     }
     respond(StatusCode::OK, answer, &rid, results)
 }

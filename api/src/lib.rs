@@ -26,7 +26,15 @@ pub struct HttpConfig {
 pub fn routes(cfg: &mut web::ServiceConfig, http: &HttpConfig) {
     let mut cors = actix_cors::Cors::default()
         .allowed_methods(["GET", "POST"])
-        .allowed_headers(["authorization", "content-type", "accept", "x-request-id", "traceparent", "tracestate"])
+        .allowed_headers([
+            "authorization",
+            "content-type",
+            "accept",
+            "x-request-id",
+            "traceparent",
+            "tracestate",
+            "renkei-organisation",
+        ])
         .expose_headers(["x-request-id", "retry-after"])
         .max_age(600);
     for origin in &http.cors_origins {

@@ -9,6 +9,7 @@ use renkei_api::{ApiConfig, AppState};
 use renkei_core::auth::Minter;
 use renkei_core::config::{DatabaseConfig, migration_url};
 use renkei_core::db::Db;
+use renkei_core::registry::users;
 use renkei_core::{Principal, Role};
 use uuid::Uuid;
 
@@ -32,6 +33,11 @@ enum Command {
     },
     /// Mint a signed development token and print it alone on stdout.
     Token(TokenArgs),
+    /// Registered people and service accounts.
+    User {
+        #[command(subcommand)]
+        what: UserCommand,
+    },
     /// Print the GraphQL schema (SDL).
     Schema,
     /// Checklist catalogs.
@@ -52,6 +58,33 @@ enum CatalogCommand {
     /// "section_ja", "section_en", "text_ja", "text_en", "answer_type", "choices", "status",
     /// "note", "kpi"}]}.
     Import { file: std::path::PathBuf },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Register a membership with a known subject and print its id: the first ministry user, or
+    /// a service account (a dashboard's client id from the identity provider's
+    /// client-credentials flow). Everyone else is invited by e-mail (`inviteUser`).
+    Create(UserArgs),
+}
+
+#[derive(clap::Args)]
+struct UserArgs {
+    /// The identity provider's `sub` (a service account's client id).
+    #[arg(long)]
+    subject: String,
+    /// national, prefecture, health_centre, hospital_admin, hospital_staff, vendor or dashboard.
+    #[arg(long)]
+    role: String,
+    #[arg(long)]
+    email: String,
+    /// Display name (1 to 100 characters).
+    #[arg(long)]
+    name: String,
+    /// The organisation; national and dashboard users default to the ministry, registered first
+    /// if need be.
+    #[arg(long)]
+    org: Option<Uuid>,
 }
 
 #[derive(Subcommand)]
@@ -76,23 +109,23 @@ enum SeedKind {
 
 #[derive(clap::Args)]
 struct TokenArgs {
-    /// Mint for a registered user, by subject (e.g. demo-prefecture-13); takes role and
-    /// organisation from the registry.
-    #[arg(long, conflicts_with_all = ["role", "org", "prefecture"])]
-    user: Option<String>,
-    /// Role: national, prefecture, health_centre, hospital_admin, hospital_staff, vendor, dashboard.
-    #[arg(long, required_unless_present = "user")]
-    role: Option<String>,
-    /// Organisation id the token acts for.
+    /// The subject (`sub`), e.g. demo-prefecture-13. Whether it may do anything, and what, is the
+    /// registry's answer when the token is used.
+    #[arg(long)]
+    user: String,
+    /// An `org` claim: which of the person's memberships the token acts for.
     #[arg(long)]
     org: Option<Uuid>,
-    /// JIS prefecture code, for the prefecture role.
+    /// A `role` claim (it must agree with the registry).
+    #[arg(long)]
+    role: Option<String>,
+    /// A `pref` claim (it must agree with the registry).
     #[arg(long)]
     prefecture: Option<i16>,
-    /// Subject (`sub`); defaults to dev-<role>.
+    /// A verified `email` claim, which binds the pending invitations for that address.
     #[arg(long)]
-    subject: Option<String>,
-    /// Lifetime in minutes.
+    email: Option<String>,
+    /// Lifetime in minutes (at most JWT_MAX_LIFETIME_SECONDS).
     #[arg(long, default_value_t = 480)]
     ttl_minutes: u64,
 }
@@ -143,6 +176,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token(args) => token(args).await,
+        Command::User { what: UserCommand::Create(args) } => create_user(args).await,
         Command::Catalog { what: CatalogCommand::Import { file } } => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let new: renkei_core::checklists::catalog::NewCatalog =
@@ -178,36 +212,44 @@ async fn main() -> anyhow::Result<()> {
 
 async fn token(args: TokenArgs) -> anyhow::Result<()> {
     let minter = Minter::from_env()?;
-    let principal = match args.user {
-        Some(subject) => {
-            let db = Db::connect(&DatabaseConfig::from_env()?)?;
-            let lookup = subject.clone();
-            let found = db
-                .run(&Principal::system(), move |c| {
-                    Box::pin(async move {
-                        let Some(user) = renkei_core::registry::users::by_subject(c, &lookup).await? else {
-                            return Ok(None);
-                        };
-                        let org =
-                            renkei_core::registry::organisations::get(c, &Principal::system(), user.organisation_id)
-                                .await?;
-                        Ok(Some((user, org)))
-                    })
-                })
-                .await
-                .map_err(anyhow::Error::from)?;
-            let (user, org) = found.with_context(|| format!("no user with subject {subject:?} (run `seed demo`?)"))?;
-            let role = user.role().map_err(|e| anyhow::anyhow!("{e}"))?;
-            let prefecture = (role == Role::Prefecture).then_some(org.prefecture_code);
-            Principal::new(user.subject, role, Some(org.id), prefecture).map_err(|e| anyhow::anyhow!("{e}"))?
-        }
-        None => {
-            let role: Role = args.role.unwrap_or_default().parse().map_err(|e| anyhow::anyhow!("{e}"))?;
-            let subject = args.subject.unwrap_or_else(|| format!("dev-{role}"));
-            Principal::new(subject, role, args.org, args.prefecture).map_err(|e| anyhow::anyhow!("{e}"))?
-        }
-    };
-    println!("{}", minter.mint(&principal, Duration::from_secs(args.ttl_minutes * 60))?);
+    let mut claims = minter.subject_claims(&args.user, Duration::from_secs(args.ttl_minutes * 60));
+    if let Some(role) = &args.role {
+        let role: Role = role.parse().map_err(|e: renkei_core::Error| anyhow::anyhow!("{e}"))?;
+        claims.role = Some(role.as_str().to_owned());
+    }
+    claims.org = args.org;
+    claims.pref = args.prefecture;
+    claims.email_verified = args.email.as_ref().map(|_| true);
+    claims.email = args.email;
+    println!("{}", minter.sign(&claims)?);
+    Ok(())
+}
+
+async fn create_user(args: UserArgs) -> anyhow::Result<()> {
+    let role: Role = args.role.parse().map_err(|e: renkei_core::Error| anyhow::anyhow!("{e}"))?;
+    let db = Db::connect(&DatabaseConfig::from_env()?)?;
+    let system = Principal::system();
+    let user = db
+        .run(&system, move |c| {
+            Box::pin(async move {
+                let organisation_id = match (args.org, role) {
+                    (Some(org), _) => org,
+                    (None, Role::National | Role::Dashboard) => users::ministry(c).await?,
+                    (None, _) => return Err(renkei_core::Error::bad_input(format!("--org: a {role} user needs one"))),
+                };
+                let new = users::NewUser {
+                    organisation_id,
+                    email: args.email,
+                    display_name: args.name,
+                    role,
+                    subject: Some(args.subject),
+                };
+                users::invite(c, &Principal::system(), new).await
+            })
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    println!("{}", user.id);
     Ok(())
 }
 

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use renkei_core::Principal;
 use renkei_core::metrics::Metrics;
 use tokio::sync::RwLock;
 
@@ -173,12 +172,11 @@ impl RateLimiter {
     }
 
     /// Per token subject: mutations have their own, stricter budget.
-    pub async fn check_operation(&self, principal: &Principal, mutation: bool) -> Result<(), Limited> {
-        let key = format!("{}:{}", principal.role, principal.subject);
+    pub async fn check_operation(&self, subject: &str, mutation: bool) -> Result<(), Limited> {
         if mutation {
-            self.decide("mutations", &key, self.limits.mutations_per_token, true).await
+            self.decide("mutations", subject, self.limits.mutations_per_token, true).await
         } else {
-            self.decide("queries", &key, self.limits.queries_per_token, true).await
+            self.decide("queries", subject, self.limits.queries_per_token, true).await
         }
     }
 }

@@ -13,23 +13,40 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::config::{parse_or, var_opt, var_or};
+use crate::identity::Identity;
 use crate::{Error, Principal, Result, Role};
 
-/// The claims Renkei reads. `role`, `org` and `pref` are ours; an identity provider adds them as
-/// custom claims.
+/// The claims Renkei reads. `sub` and `iss` say who is asking; what they may do comes from the
+/// registry (`identity`). `role`, `org` and `pref` are optional: a token that carries them must
+/// agree with the registry, and `org` (like the `Renkei-Organisation` header) chooses among a
+/// person's memberships. `email` binds a pending invitation when `email_verified` is true.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Claims {
     pub sub: String,
     pub iss: String,
-    pub aud: String,
+    pub aud: Audience,
     pub exp: u64,
     pub nbf: u64,
     pub iat: u64,
-    pub role: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub org: Option<Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pref: Option<i16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
+}
+
+/// `aud` is a string or an array of strings (RFC 7519 §4.1.3); the verifier has already checked
+/// that ours is among them.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
 }
 
 #[derive(Clone, Debug)]
@@ -47,6 +64,9 @@ pub struct AuthConfig {
     pub audience: String,
     pub algorithm: Algorithm,
     pub leeway_seconds: u64,
+    /// The longest a token may be valid (`exp` − `iat`, and `exp` − now): a leaked token with
+    /// an `exp` in the year 2^62 would otherwise never stop working.
+    pub max_lifetime_seconds: u64,
     pub keys: KeySource,
 }
 
@@ -81,11 +101,16 @@ impl AuthConfig {
         if leeway_seconds > 300 {
             bail!("JWT_LEEWAY_SECONDS must be at most 300");
         }
+        let max_lifetime_seconds = parse_or("JWT_MAX_LIFETIME_SECONDS", 86_400u64)?;
+        if !(60..=2_592_000).contains(&max_lifetime_seconds) {
+            bail!("JWT_MAX_LIFETIME_SECONDS must be between 60 and 2592000 (30 days)");
+        }
         Ok(Self {
             issuer: var_or("JWT_ISSUER", "renkei-dev"),
             audience: var_or("JWT_AUDIENCE", "renkei"),
             algorithm,
             leeway_seconds,
+            max_lifetime_seconds,
             keys,
         })
     }
@@ -107,7 +132,7 @@ impl Verifier {
         let mut validation = Validation::new(config.algorithm);
         validation.set_issuer(&[&config.issuer]);
         validation.set_audience(&[&config.audience]);
-        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = config.leeway_seconds;
         let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
@@ -202,8 +227,9 @@ impl Verifier {
         }
     }
 
-    /// Verifies a compact JWT and returns the principal it speaks for.
-    pub async fn verify(&self, token: &str) -> Result<Principal> {
+    /// Verifies a compact JWT and returns who it says is asking; the registry then says what
+    /// they may do (`Db::sign_in`).
+    pub async fn verify(&self, token: &str) -> Result<Identity> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| Error::unauthenticated("malformed token"))?;
         if header.alg != self.config.algorithm {
             return Err(Error::unauthenticated("token algorithm not accepted"));
@@ -217,14 +243,34 @@ impl Verifier {
                 K::InvalidIssuer => "token issuer not accepted",
                 K::InvalidAudience => "token audience not accepted",
                 K::InvalidSignature => "token signature invalid",
-                K::MissingRequiredClaim(_) => "token lacks a required claim",
+                K::MissingRequiredClaim(_) => "token lacks a required claim (sub, iss, aud, exp, nbf, iat)",
                 _ => "token invalid",
             };
             Error::unauthenticated(why)
         })?;
         let claims = data.claims;
-        let role: Role = claims.role.parse().map_err(|_| Error::unauthenticated("token role unknown"))?;
-        Principal::new(claims.sub, role, claims.org, claims.pref)
+        let max = self.config.max_lifetime_seconds;
+        let now = jsonwebtoken::get_current_timestamp();
+        if claims.exp.saturating_sub(claims.iat) > max
+            || claims.exp.saturating_sub(now) > max + self.config.leeway_seconds
+        {
+            return Err(Error::unauthenticated(format!("token lifetime longer than the {max} s allowed")));
+        }
+        let role = match claims.role.as_deref() {
+            Some(name) => {
+                Some(name.parse::<Role>().map_err(|_| Error::unauthenticated("token claim role: unknown role"))?)
+            }
+            None => None,
+        };
+        Identity::new(Identity {
+            issuer: claims.iss,
+            subject: claims.sub,
+            role,
+            organisation_id: claims.org,
+            prefecture: claims.pref,
+            verified_email: claims.email.filter(|_| claims.email_verified == Some(true)),
+            acting_for: None,
+        })
     }
 }
 
@@ -279,19 +325,31 @@ impl Minter {
         Ok(Self { key, header, issuer: issuer.to_owned(), audience: audience.to_owned() })
     }
 
-    /// Claims for `principal`, valid from now for `ttl`.
+    /// Claims for `principal`, valid from now for `ttl`. They carry the principal's role,
+    /// organisation and prefecture, which the registry must confirm.
     pub fn claims(&self, principal: &Principal, ttl: Duration) -> Claims {
+        let mut claims = self.subject_claims(&principal.subject, ttl);
+        claims.role = Some(principal.role.as_str().to_owned());
+        claims.org = principal.organisation_id;
+        claims.pref = principal.prefecture;
+        claims
+    }
+
+    /// Claims that say only who is asking, as a real identity provider's token does.
+    pub fn subject_claims(&self, subject: &str, ttl: Duration) -> Claims {
         let now = jsonwebtoken::get_current_timestamp();
         Claims {
-            sub: principal.subject.clone(),
+            sub: subject.to_owned(),
             iss: self.issuer.clone(),
-            aud: self.audience.clone(),
+            aud: Audience::One(self.audience.clone()),
             exp: now + ttl.as_secs(),
             nbf: now,
             iat: now,
-            role: principal.role.as_str().to_owned(),
-            org: principal.organisation_id,
-            pref: principal.prefecture,
+            role: None,
+            org: None,
+            pref: None,
+            email: None,
+            email_verified: None,
         }
     }
 

@@ -13,6 +13,7 @@ use diesel_async::{AnsiTransactionManager, AsyncPgConnection, RunQueryDsl, Trans
 use tracing::Instrument;
 
 use crate::config::DatabaseConfig;
+use crate::identity::{self, Identity};
 use crate::{Error, ErrorCode, Principal, Result};
 
 pub type Conn = AsyncPgConnection;
@@ -68,17 +69,34 @@ impl Db {
         }
     }
 
-    /// A connection in a new transaction carrying `principal` (and, with `check_account`, refused
-    /// when the caller's account was deactivated).
-    async fn open(&self, principal: &Principal, check_account: bool) -> Result<Object<AsyncPgConnection>> {
+    /// A connection in a new transaction carrying `principal`.
+    async fn open(&self, principal: &Principal) -> Result<Object<AsyncPgConnection>> {
         let mut conn = self.begin().await?;
-        if let Err(e) = set_principal(&mut conn, principal, &self.statement_timeout, check_account).await {
-            if let Err(rollback) = AnsiTransactionManager::rollback_transaction(&mut *conn).await {
-                tracing::warn!(error = %rollback, "db.rollback_failed");
-            }
+        if let Err(e) = set_principal(&mut conn, principal, &self.statement_timeout).await {
+            rollback(&mut conn).await;
             return Err(e);
         }
         Ok(conn)
+    }
+
+    /// A connection in a new transaction carrying the principal the registry gives `identity`,
+    /// found and written in one round trip.
+    async fn open_signed_in(&self, identity: &Identity) -> Result<(Object<AsyncPgConnection>, Principal)> {
+        let mut conn = self.begin().await?;
+        match identity::sign_in(&mut conn, identity, &self.statement_timeout).await {
+            Ok(principal) => Ok((conn, principal)),
+            Err(e) => {
+                rollback(&mut conn).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The principal the registry gives `identity`, in one statement, for requests whose work
+    /// runs in transactions of its own (mutations, file routes).
+    pub async fn sign_in(&self, identity: &Identity) -> Result<Principal> {
+        let mut conn = self.conn().await?;
+        identity::sign_in(&mut conn, identity, &self.statement_timeout).await
     }
 
     /// Runs `f` in one transaction as `principal`. The settings are transaction-local
@@ -121,7 +139,7 @@ impl Db {
         R: Send,
         F: for<'c> FnOnce(&'c mut Conn) -> DbFuture<'c, R> + Send,
     {
-        let mut conn = self.open(principal, false).await?;
+        let mut conn = self.open(principal).await?;
         let conn: &mut Conn = &mut conn;
         match f(conn).await {
             Ok(value) => {
@@ -129,10 +147,7 @@ impl Db {
                 Ok(value)
             }
             Err(e) => {
-                // A failed rollback leaves the connection marked broken; the pool discards it.
-                if let Err(rollback) = AnsiTransactionManager::rollback_transaction(conn).await {
-                    tracing::warn!(error = %rollback, "db.rollback_failed");
-                }
+                rollback(conn).await;
                 Err(e)
             }
         }
@@ -147,13 +162,6 @@ impl Db {
     {
         let mut conn = self.conn().await?;
         f(&mut conn).await
-    }
-
-    /// `SELECT 1`, for readiness.
-    pub async fn ping(&self) -> Result<()> {
-        let mut conn = self.conn().await?;
-        diesel::sql_query("SELECT 1").execute(&mut *conn).await?;
-        Ok(())
     }
 
     /// The newest migration version applied to the database.
@@ -195,52 +203,46 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(db: &Db, principal: &Principal) -> Self {
-        Self { db: db.clone(), principal: principal.clone(), open: tokio::sync::Mutex::new(None) }
+    /// Opens the operation's transaction now, as the principal the registry gives `identity`
+    /// (found in the same round trip as the settings are written).
+    pub async fn sign_in(db: &Db, identity: &Identity) -> Result<Self> {
+        let span = transaction_span();
+        let (conn, principal) = db.open_signed_in(identity).instrument(span.clone()).await?;
+        span.record("renkei.role", principal.role.as_str());
+        Ok(Self { db: db.clone(), principal, open: tokio::sync::Mutex::new(Some((conn, span))) })
     }
 
-    /// Runs `f` in the operation's transaction, opening it first if need be. After an error the
-    /// transaction is ended (it may be aborted) and the next read opens a fresh one.
+    /// The caller, as the registry describes them.
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+
+    /// Runs `f` in the operation's transaction, opening a new one if an earlier error ended it.
     pub async fn run<R, F>(&self, f: F) -> Result<R>
     where
         R: Send,
         F: for<'c> FnOnce(&'c mut Conn) -> DbFuture<'c, R> + Send,
     {
         let mut open = self.open.lock().await;
-        if open.is_none() {
-            *open = Some(self.begin(false).await?);
-        }
-        let Some((conn, span)) = open.as_mut() else {
-            return Err(Error::internal(anyhow::anyhow!("session not open")));
+        let (conn, span) = match open.as_mut() {
+            Some(open) => open,
+            None => {
+                let span = transaction_span();
+                span.record("renkei.role", self.principal.role.as_str());
+                let conn = self.db.open(&self.principal).instrument(span.clone()).await?;
+                open.insert((conn, span))
+            }
         };
         let outcome = f(conn).instrument(span.clone()).await;
         if outcome.is_err()
             && let Some((mut conn, _)) = open.take()
-            && let Err(e) = AnsiTransactionManager::rollback_transaction(&mut *conn).await
         {
-            tracing::warn!(error = %e, "db.rollback_failed");
+            rollback(&mut conn).await;
         }
         outcome
     }
 
-    /// Opens the transaction now, and in the same round trip as the caller's settings asks
-    /// whether the caller's account was deactivated (refused as unauthenticated).
-    pub async fn open_for_account(&self) -> Result<()> {
-        let mut open = self.open.lock().await;
-        if open.is_none() {
-            *open = Some(self.begin(true).await?);
-        }
-        Ok(())
-    }
-
-    async fn begin(&self, check_account: bool) -> Result<(Object<AsyncPgConnection>, tracing::Span)> {
-        let span =
-            tracing::info_span!("db.transaction", db.system = "postgresql", renkei.role = self.principal.role.as_str());
-        let conn = self.db.open(&self.principal, check_account).instrument(span.clone()).await?;
-        Ok((conn, span))
-    }
-
-    /// Ends the transaction, if one was opened.
+    /// Ends the transaction, if one is open.
     pub async fn finish(&self) {
         if let Some((mut conn, span)) = self.open.lock().await.take()
             && let Err(e) = AnsiTransactionManager::commit_transaction(&mut *conn).instrument(span).await
@@ -250,41 +252,35 @@ impl Session {
     }
 }
 
+fn transaction_span() -> tracing::Span {
+    tracing::info_span!("db.transaction", db.system = "postgresql", renkei.role = tracing::field::Empty)
+}
+
+/// Ends a transaction that failed; a failed rollback leaves the connection marked broken, and
+/// the pool discards it.
+async fn rollback(conn: &mut Conn) {
+    if let Err(e) = AnsiTransactionManager::rollback_transaction(conn).await {
+        tracing::warn!(error = %e, "db.rollback_failed");
+    }
+}
+
 fn deadpool_runtime() -> deadpool::Runtime {
     deadpool::Runtime::Tokio1
 }
 
-/// Writes the caller, and the statement timeout, into the transaction: one round trip. With
-/// `check_account`, the same statement asks whether the caller's account was deactivated, and
-/// refuses it then.
-async fn set_principal(
-    conn: &mut Conn,
-    principal: &Principal,
-    statement_timeout_ms: &str,
-    check_account: bool,
-) -> Result<()> {
-    #[derive(diesel::QueryableByName)]
-    struct Answer {
-        #[diesel(sql_type = diesel::sql_types::Bool)]
-        deactivated: bool,
-    }
-    let answer: Answer = diesel::sql_query(
+/// Writes the caller, and the statement timeout, into the transaction: one round trip.
+async fn set_principal(conn: &mut Conn, principal: &Principal, statement_timeout_ms: &str) -> Result<()> {
+    diesel::sql_query(
         "SELECT set_config('renkei.role', $1, true), set_config('renkei.org', $2, true), \
          set_config('renkei.prefecture', $3, true), set_config('renkei.subject', $4, true), \
-         set_config('statement_timeout', $5, true), \
-         CASE WHEN $6 THEN renkei_subject_deactivated($4) ELSE false END AS deactivated",
+         set_config('statement_timeout', $5, true)",
     )
     .bind::<Text, _>(principal.role.as_str())
     .bind::<Text, _>(principal.organisation_id.map(|id| id.to_string()).unwrap_or_default())
     .bind::<Text, _>(principal.prefecture.map(|p| p.to_string()).unwrap_or_default())
     .bind::<Text, _>(&principal.subject)
     .bind::<Text, _>(statement_timeout_ms)
-    .bind::<diesel::sql_types::Bool, _>(check_account)
-    .get_result(conn)
-    .await
-    .map_err(Error::from)?;
-    if answer.deactivated {
-        return Err(crate::registry::users::deactivated_account());
-    }
+    .execute(conn)
+    .await?;
     Ok(())
 }

@@ -114,7 +114,7 @@ impl std::error::Error for Error {
 /// Constraint names of the schema, translated into messages a user can act on.
 const CONSTRAINTS: &[(&str, ErrorCode, &str)] = &[
     ("organisations_medical_institution_code_key", ErrorCode::Conflict, "medicalInstitutionCode: already registered"),
-    ("organisations_gmis_id_key", ErrorCode::Conflict, "gmisId: already registered"),
+    ("organisations_gmis_id_key", ErrorCode::Conflict, "gmisId: already registered in this prefecture"),
     (
         "organisations_medical_institution_code_check",
         ErrorCode::BadUserInput,
@@ -140,8 +140,13 @@ const CONSTRAINTS: &[(&str, ErrorCode, &str)] = &[
         ErrorCode::BadUserInput,
         "beds, functions, health centre and medical identifiers apply only to hospitals and clinics",
     ),
-    ("users_email", ErrorCode::Conflict, "email: a user with this e-mail address already exists"),
-    ("users_subject_key", ErrorCode::Conflict, "subject: already linked to another user"),
+    ("users_email", ErrorCode::Conflict, "email: this organisation already has a member with this e-mail address"),
+    ("users_subject_key", ErrorCode::Conflict, "subject: this organisation already has a member with this subject"),
+    (
+        "organisations_code_prefecture",
+        ErrorCode::BadUserInput,
+        "medicalInstitutionCode: must start with the prefecture's two-digit code",
+    ),
     (
         "users_role_matches_organisation",
         ErrorCode::BadUserInput,

@@ -11,6 +11,7 @@ pub mod checklists;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod identity;
 pub mod incidents;
 pub mod jobs;
 pub mod kpis;
@@ -23,4 +24,5 @@ pub mod seed;
 pub mod telemetry;
 
 pub use error::{Error, ErrorCode, Result};
+pub use identity::Identity;
 pub use principal::{Principal, Role};

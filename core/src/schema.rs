@@ -52,7 +52,7 @@ diesel::table! {
     users (id) {
         id -> Uuid,
         organisation_id -> Uuid,
-        subject -> Text,
+        subject -> Nullable<Text>,
         email -> Text,
         display_name -> Text,
         role -> Text,
@@ -60,6 +60,8 @@ diesel::table! {
         deactivated_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        issuer -> Nullable<Text>,
+        bound_at -> Nullable<Timestamptz>,
     }
 }
 

@@ -531,11 +531,11 @@ impl Mutation {
 
     /// Switches one of the caller's own alerts on or off.
     async fn set_alert_preference(ctx: &Context, alert: String, enabled: bool) -> ApiResult<Vec<AlertPreference>> {
-        let subject = ctx.principal.subject.clone();
+        let p = ctx.principal.clone();
         let prefs = ctx
             .run(move |c| {
                 Box::pin(async move {
-                    let user = users::by_subject(c, &subject)
+                    let user = users::current(c, &p)
                         .await?
                         .ok_or_else(|| Error::forbidden("only registered users have alert preferences"))?;
                     renkei_core::alerts::set_preference(c, user.id, &alert, enabled).await?;

@@ -174,17 +174,19 @@ def mint(command: list[str], *args: str) -> str:
 
 
 def shadow_token(command: list[str], subject: str, who: dict) -> str | None:
-    """A token with the same role, organisation and prefecture as `who`, for a subject that is
-    no registered user: the fuzzers cannot deactivate it (they may deactivate registered ones)."""
-    args = ["--role", who["role"].lower(), "--subject", f"fuzz-{subject}"]
+    """A token for a second membership with the same role and organisation as `who`, registered
+    for a subject of its own (`renkei-api user create`): the fuzzers may deactivate registered
+    users, and deactivating this one locks out only the shadow."""
+    shadow = f"fuzz-{subject}"
+    register = command[:-1] + ["user", "create", "--subject", shadow, "--role", who["role"].lower(),
+                               "--email", f"{shadow}@fuzz.renkei.example", "--name", shadow]
     if who.get("organisation"):
-        args += ["--org", who["organisation"]["id"]]
-    if who["role"] == "PREFECTURE" and who.get("prefecture"):
-        args += ["--prefecture", str(who["prefecture"]["code"])]
+        register += ["--org", who["organisation"]["id"]]
     try:
-        return mint(command, *args)
+        subprocess.run(register, check=True, capture_output=True, text=True)
+        return mint(command, "--user", shadow)
     except subprocess.CalledProcessError as e:
-        print(f"could not mint a shadow token for {subject}: {e.stderr.strip()}", flush=True)
+        print(f"could not register a shadow user for {subject}: {e.stderr.strip()}", flush=True)
         return None
 
 
@@ -195,8 +197,9 @@ def main() -> int:
                         help="a registered subject, fuzzed in the order given; its token is minted with --mint "
                              "unless given")
     parser.add_argument("--mint", default=None, metavar="COMMAND",
-                        help="the token command, e.g. 'renkei-api token': mints `--user SUBJECT` tokens, and for "
-                             "schemathesis tokens of unregistered subjects with the same claims")
+                        help="the token command, e.g. 'renkei-api token': mints `--user SUBJECT` tokens; for "
+                             "schemathesis, shadow users with the same role are registered with the same binary's "
+                             "`user create`")
     parser.add_argument("--pool-role", default=None, metavar="SUBJECT",
                         help="the role that collects real ids (it should see everything) and sends the "
                              "role-independent and slow hand-written requests; default: the first subject naming "

@@ -10,6 +10,8 @@ use uuid::Uuid;
 
 pub struct Tenant {
     pub prefecture: i16,
+    /// The prefecture's name, which the registered users' subjects start with ("東京-official").
+    pub label: &'static str,
     pub office: Uuid,
     pub centre: Uuid,
     pub hospital: Uuid,
@@ -39,19 +41,7 @@ pub struct Fixture {
 }
 
 fn new_org(kind: K, name: &str, prefecture: i16) -> NewOrganisation {
-    NewOrganisation {
-        kind,
-        name: name.into(),
-        name_en: None,
-        prefecture_code: prefecture,
-        jurisdiction_id: None,
-        licensed_beds: None,
-        functions: Vec::new(),
-        ehr_in_use: None,
-        ehr_product: None,
-        medical_institution_code: None,
-        gmis_id: None,
-    }
+    NewOrganisation::named(kind, name.into(), None, prefecture)
 }
 
 async fn create(db: &Db, new: NewOrganisation) -> Uuid {
@@ -91,7 +81,7 @@ async fn link(db: &Db, hospital: Uuid, vendor: Uuid) {
     .unwrap_or_else(|e| panic!("fixture link: {e} {}", e.detail()));
 }
 
-async fn tenant(db: &Db, prefecture: i16, label: &str, code_prefix: &str) -> Tenant {
+async fn tenant(db: &Db, prefecture: i16, label: &'static str, code_prefix: &str) -> Tenant {
     let office = create(db, new_org(K::PrefectureOffice, &format!("{label}庁"), prefecture)).await;
     let centre = create(db, new_org(K::HealthCentre, &format!("{label}中央保健所"), prefecture)).await;
     let hospital =
@@ -107,7 +97,7 @@ async fn tenant(db: &Db, prefecture: i16, label: &str, code_prefix: &str) -> Ten
     let hospital_admin_user = user(db, hospital, &format!("{label}-hospital-admin"), Role::HospitalAdmin).await;
     user(db, hospital, &format!("{label}-hospital-staff"), Role::HospitalStaff).await;
     user(db, vendor, &format!("{label}-vendor"), Role::Vendor).await;
-    Tenant { prefecture, office, centre, hospital, clinic, vendor, hospital_admin_user }
+    Tenant { prefecture, label, office, centre, hospital, clinic, vendor, hospital_admin_user }
 }
 
 /// A report as a hospital would file it: ransomware, suspected attack, data may have leaked.
@@ -147,7 +137,7 @@ fn crate_day(at: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDate {
 
 async fn incident(db: &Db, t: &Tenant) -> (Uuid, Uuid) {
     let admin =
-        Principal::new(format!("admin-{}", t.prefecture), Role::HospitalAdmin, Some(t.hospital), None).expect("p");
+        Principal::new(format!("{}-hospital-admin", t.label), Role::HospitalAdmin, Some(t.hospital), None).expect("p");
     let discovered = chrono::Utc::now() - chrono::Duration::days(2);
     let acting = admin.clone();
     db.run(&acting, move |c| {
@@ -184,7 +174,7 @@ pub fn all_yes(day: chrono::NaiveDate) -> Vec<renkei_core::checklists::submissio
 async fn submission(db: &Db, t: &Tenant) -> Uuid {
     use renkei_core::checklists::{catalog::Form, submissions};
     let admin =
-        Principal::new(format!("admin-{}", t.prefecture), Role::HospitalAdmin, Some(t.hospital), None).expect("p");
+        Principal::new(format!("{}-hospital-admin", t.label), Role::HospitalAdmin, Some(t.hospital), None).expect("p");
     let acting = admin.clone();
     let hospital = t.hospital;
     let submission_id = db
@@ -199,7 +189,7 @@ async fn submission(db: &Db, t: &Tenant) -> Uuid {
         .unwrap_or_else(|e| panic!("fixture submission: {e} {}", e.detail()));
     // Osaka's window for the year, set by its official.
     let official =
-        Principal::new(format!("official-{}", t.prefecture), Role::Prefecture, Some(t.office), Some(t.prefecture))
+        Principal::new(format!("{}-official", t.label), Role::Prefecture, Some(t.office), Some(t.prefecture))
             .expect("p");
     let acting = official.clone();
     db.run(&acting, move |c| {
@@ -269,9 +259,11 @@ impl Fixture {
     pub async fn load(db: &Db) -> Self {
         let ministry = create(db, new_org(K::Ministry, "厚生労働省", 13)).await;
         user(db, ministry, "mhlw", Role::National).await;
+        user(db, ministry, "kpi-board", Role::Dashboard).await;
         let tokyo = tenant(db, 13, "東京", "13").await;
         let osaka = tenant(db, 27, "大阪", "27").await;
         let tokyo_centre2 = create(db, new_org(K::HealthCentre, "東京北部保健所", 13)).await;
+        user(db, tokyo_centre2, "inspector-north", Role::HealthCentre).await;
         let tokyo_hospital2 = care(db, K::Hospital, "東京北病院", 13, tokyo_centre2, 420, "1310000002").await;
         let (osaka_incident, osaka_task) = incident(db, &osaka).await;
         let osaka_dead_job_marker = format!("osaka-dead-job-{}", Uuid::new_v4());
@@ -302,26 +294,25 @@ impl Fixture {
     }
 
     pub fn prefecture(&self, t: &Tenant) -> Principal {
-        Principal::new(format!("official-{}", t.prefecture), Role::Prefecture, Some(t.office), Some(t.prefecture))
+        Principal::new(format!("{}-official", t.label), Role::Prefecture, Some(t.office), Some(t.prefecture))
             .expect("principal")
     }
 
     pub fn health_centre(&self, t: &Tenant) -> Principal {
-        Principal::new(format!("inspector-{}", t.prefecture), Role::HealthCentre, Some(t.centre), None)
-            .expect("principal")
+        Principal::new(format!("{}-inspector", t.label), Role::HealthCentre, Some(t.centre), None).expect("principal")
     }
 
     pub fn hospital_admin(&self, t: &Tenant) -> Principal {
-        Principal::new(format!("admin-{}", t.prefecture), Role::HospitalAdmin, Some(t.hospital), None)
+        Principal::new(format!("{}-hospital-admin", t.label), Role::HospitalAdmin, Some(t.hospital), None)
             .expect("principal")
     }
 
     pub fn hospital_staff(&self, t: &Tenant) -> Principal {
-        Principal::new(format!("staff-{}", t.prefecture), Role::HospitalStaff, Some(t.hospital), None)
+        Principal::new(format!("{}-hospital-staff", t.label), Role::HospitalStaff, Some(t.hospital), None)
             .expect("principal")
     }
 
     pub fn vendor(&self, t: &Tenant) -> Principal {
-        Principal::new(format!("vendor-{}", t.prefecture), Role::Vendor, Some(t.vendor), None).expect("principal")
+        Principal::new(format!("{}-vendor", t.label), Role::Vendor, Some(t.vendor), None).expect("principal")
     }
 }

@@ -154,6 +154,7 @@ pub fn test_auth_config() -> AuthConfig {
         audience: AUDIENCE.into(),
         algorithm: Algorithm::EdDSA,
         leeway_seconds: 30,
+        max_lifetime_seconds: 86_400,
         keys: KeySource::Pem { pem: fixture_bytes("test-ed25519-public.pem"), kid: KID.into() },
     }
 }

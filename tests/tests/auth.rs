@@ -68,18 +68,18 @@ async fn stale_or_misdirected_tokens_are_refused() {
     assert_refused(&app, &sign(&c), "wrong issuer").await;
 
     let mut c = claims(&app);
-    c.aud = "another-service".into();
+    c.aud = renkei_core::auth::Audience::One("another-service".into());
     assert_refused(&app, &sign(&c), "wrong audience").await;
 
     let mut c = claims(&app);
-    c.role = "superuser".into();
+    c.role = Some("superuser".into());
     assert_refused(&app, &sign(&c), "unknown role").await;
 
-    // A hospital role without its organisation is not a principal.
+    // A role claim the registry does not give this subject.
     let mut c = claims(&app);
-    c.role = "hospital_admin".into();
+    c.role = Some("hospital_admin".into());
     c.org = None;
-    assert_refused(&app, &sign(&c), "hospital role without organisation").await;
+    assert_refused(&app, &sign(&c), "hospital role claimed by the ministry's subject").await;
 }
 
 #[tokio::test]
@@ -89,7 +89,7 @@ async fn tokens_missing_required_claims_are_refused() {
     let mut header = Header::new(Algorithm::EdDSA);
     header.kid = Some(KID.into());
     let base = serde_json::to_value(claims(&app)).expect("claims");
-    for missing in ["sub", "exp", "nbf", "iss", "aud"] {
+    for missing in ["sub", "exp", "nbf", "iat", "iss", "aud"] {
         let mut c = base.clone();
         c.as_object_mut().expect("object").remove(missing);
         let token = jsonwebtoken::encode(&header, &c, &key).expect("sign");
@@ -204,7 +204,8 @@ async fn keys_from_a_jwks_url() {
     let verifier = Verifier::new(config).await.expect("verifier from JWKS");
     let p = Principal::new("mhlw".into(), Role::National, None, None).expect("p");
     let token = minter().mint(&p, Duration::from_secs(60)).expect("mint");
-    assert_eq!(verifier.verify(&token).await.expect("accepted"), p);
+    let identity = verifier.verify(&token).await.expect("accepted");
+    assert_eq!((identity.issuer.as_str(), identity.subject.as_str()), (ISSUER, "mhlw"));
 
     let stranger =
         Minter::new(Algorithm::EdDSA, &fixture_bytes("test-ed25519-private.pem"), "rotated-away", ISSUER, AUDIENCE)

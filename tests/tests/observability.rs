@@ -39,7 +39,7 @@ async fn a_request_continues_the_callers_trace_with_named_spans() {
     assert_eq!(attr(http, "http.response.status_code").as_deref(), Some("200"));
     assert_eq!(attr(http, "renkei.role").as_deref(), Some("prefecture"));
     assert_eq!(attr(http, "renkei.tenant").as_deref(), Some("13"));
-    let personal = ["official-13", "東京-official"];
+    let personal = ["東京-official", "official-13"];
     for span in &spans {
         for kv in &span.attributes {
             let value = kv.value.to_string();

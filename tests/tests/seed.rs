@@ -55,7 +55,17 @@ async fn the_demo_has_every_prefecture_a_realistic_bed_spread_and_a_user_per_rol
         let subject = subject.to_string();
         let user = db
             .run(&national, move |c| {
-                Box::pin(async move { renkei_core::registry::users::by_subject(c, &subject).await })
+                Box::pin(async move {
+                    use diesel::prelude::*;
+                    use diesel_async::RunQueryDsl;
+                    use renkei_core::schema::users;
+                    Ok(users::table
+                        .filter(users::subject.eq(subject))
+                        .select(renkei_core::registry::users::User::as_select())
+                        .first(c)
+                        .await
+                        .optional()?)
+                })
             })
             .await
             .expect("lookup")

@@ -299,6 +299,23 @@ pub(crate) fn check_identifiers(code: Option<&str>, gmis: Option<&str>) -> Resul
 }
 
 impl NewOrganisation {
+    /// An organisation with a name and a prefecture and nothing else yet.
+    pub fn named(kind: OrganisationKind, name: String, name_en: Option<String>, prefecture_code: i16) -> Self {
+        Self {
+            kind,
+            name,
+            name_en,
+            prefecture_code,
+            jurisdiction_id: None,
+            licensed_beds: None,
+            functions: Vec::new(),
+            ehr_in_use: None,
+            ehr_product: None,
+            medical_institution_code: None,
+            gmis_id: None,
+        }
+    }
+
     /// Trims text, checks every field and names the first that breaks a rule.
     pub fn validated(mut self) -> Result<Self> {
         self.name = text_field("name", &self.name, 200)?;
@@ -309,6 +326,12 @@ impl NewOrganisation {
         }
         check_beds(self.kind, self.licensed_beds)?;
         check_identifiers(self.medical_institution_code.as_deref(), self.gmis_id.as_deref())?;
+        // The code's first two digits are its prefecture (都道府県番号); PostgreSQL checks it again.
+        if let Some(code) = &self.medical_institution_code
+            && code.get(..2) != Some(format!("{:02}", self.prefecture_code).as_str())
+        {
+            return Err(Error::bad_input("medicalInstitutionCode: must start with the prefecture's two-digit code"));
+        }
         if !self.kind.gives_care() {
             if self.jurisdiction_id.is_some() {
                 return Err(Error::bad_input("healthCentreId: only hospitals and clinics belong to a health centre"));

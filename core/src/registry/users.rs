@@ -1,4 +1,6 @@
-//! People who sign in, each acting for one organisation in one role.
+//! Memberships: a person acting for one organisation in one role. A person (an identity
+//! provider's subject) may hold several, one per organisation; an invitation names an e-mail
+//! address and is bound to a subject at that person's first sign-in (`identity`).
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -16,7 +18,8 @@ use crate::{Error, Principal, Result, Role};
 pub struct User {
     pub id: Uuid,
     pub organisation_id: Uuid,
-    pub subject: String,
+    /// The identity provider's `sub`, once the person has signed in (or the ministry named it).
+    pub subject: Option<String>,
     pub email: String,
     pub display_name: String,
     pub role: String,
@@ -24,6 +27,8 @@ pub struct User {
     pub deactivated_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub issuer: Option<String>,
+    pub bound_at: Option<DateTime<Utc>>,
 }
 
 impl User {
@@ -49,7 +54,9 @@ pub struct NewUser {
     pub email: String,
     pub display_name: String,
     pub role: Role,
-    /// The identity provider's subject, when known at invitation; otherwise the user's id.
+    /// The identity provider's subject, when known at invitation: only the ministry names one
+    /// (service accounts, the first users); others invite by e-mail and the person's first
+    /// sign-in with that verified address binds it.
     pub subject: Option<String>,
 }
 
@@ -64,11 +71,17 @@ fn check_email(email: &str) -> Result<String> {
     if valid { Ok(email) } else { Err(Error::bad_input("email: not a valid e-mail address")) }
 }
 
-/// Adds a user to an organisation the caller may manage.
+/// Adds a membership to an organisation the caller may manage. Whether the address belongs to
+/// someone registered elsewhere is neither checked nor told: a conflict can only come from the
+/// same organisation, which the caller sees anyway.
 pub async fn invite(conn: &mut Conn, p: &Principal, new: NewUser) -> Result<User> {
     let email = check_email(&new.email)?;
     let display_name = text_field("displayName", &new.display_name, 100)?;
     let subject = new.subject.map(|s| text_field("subject", &s, 255)).transpose()?;
+    if subject.is_some() && !p.is(Role::National) {
+        // Naming a subject would bind someone's identity without their sign-in.
+        return Err(Error::forbidden("only the ministry names a subject; invite by e-mail address"));
+    }
     let org = organisations::get(conn, p, new.organisation_id).await?;
     if !roles_for(org.kind).contains(&new.role) {
         return Err(Error::bad_input(format!("role: {} does not belong to a {} organisation", new.role, org.kind)));
@@ -78,7 +91,8 @@ pub async fn invite(conn: &mut Conn, p: &Principal, new: NewUser) -> Result<User
         .values((
             users::id.eq(id),
             users::organisation_id.eq(org.id),
-            users::subject.eq(subject.unwrap_or_else(|| id.to_string())),
+            users::bound_at.eq(subject.is_some().then(Utc::now)),
+            users::subject.eq(subject),
             users::email.eq(email),
             users::display_name.eq(display_name),
             users::role.eq(new.role.as_str()),
@@ -107,36 +121,35 @@ pub async fn deactivate(conn: &mut Conn, id: Uuid) -> Result<User> {
     updated.ok_or_else(|| Error::forbidden("not allowed to change this user"))
 }
 
-/// The user behind a token's subject, if one is registered (a user can always see itself).
-pub async fn by_subject(conn: &mut Conn, subject: &str) -> Result<Option<User>> {
-    Ok(users::table.filter(users::subject.eq(subject)).select(User::as_select()).first(conn).await.optional()?)
+/// The caller's own membership: the one the request acts through.
+pub async fn current(conn: &mut Conn, p: &Principal) -> Result<Option<User>> {
+    let Some(organisation_id) = p.organisation_id else { return Ok(None) };
+    Ok(users::table
+        .filter(users::subject.eq(&p.subject))
+        .filter(users::organisation_id.eq(organisation_id))
+        .select(User::as_select())
+        .first(conn)
+        .await
+        .optional()?)
 }
 
-/// The refusal of a token whose account was deactivated.
-pub fn deactivated_account() -> crate::Error {
-    crate::Error::unauthenticated("account deactivated")
+/// One organisation the signed-in person may act for.
+#[derive(Clone, Debug, diesel::QueryableByName)]
+pub struct Membership {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub organisation_id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub organisation_name: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub role: String,
 }
 
-/// Refuses `subject` when its account was deactivated (a subject without one passes): one
-/// statement, asked before every request that does not ask it with its tenant settings.
-pub async fn ensure_active(db: &crate::db::Db, subject: &str) -> Result<()> {
-    #[derive(diesel::QueryableByName)]
-    struct Answer {
-        #[diesel(sql_type = diesel::sql_types::Bool)]
-        deactivated: bool,
-    }
-    let subject = subject.to_owned();
-    let answer: Answer = db
-        .bare(move |c| {
-            Box::pin(async move {
-                Ok(diesel::sql_query("SELECT renkei_subject_deactivated($1) AS deactivated")
-                    .bind::<diesel::sql_types::Text, _>(subject)
-                    .get_result(c)
-                    .await?)
-            })
-        })
-        .await?;
-    if answer.deactivated { Err(deactivated_account()) } else { Ok(()) }
+/// Every active membership of the signed-in person, oldest first (the first is the one used
+/// when a request names none).
+pub async fn memberships(conn: &mut Conn) -> Result<Vec<Membership>> {
+    Ok(diesel::sql_query("SELECT organisation_id, organisation_name, role FROM renkei_memberships()")
+        .load(conn)
+        .await?)
 }
 
 /// One page of an organisation's users, ordered by (display name, id).
@@ -156,4 +169,28 @@ pub async fn list_for_organisation(
     let more = rows.len() as i64 > first;
     rows.truncate(first as usize);
     Ok((rows, more))
+}
+
+/// The ministry's organisation, registered first if it is not there yet: the first national
+/// user and the dashboards' service accounts belong to it.
+pub async fn ministry(conn: &mut Conn) -> Result<Uuid> {
+    use crate::schema::organisations as table;
+    let found: Option<Uuid> = table::table
+        .filter(table::kind.eq(OrganisationKind::Ministry))
+        .select(table::id)
+        .order(table::created_at)
+        .first(conn)
+        .await
+        .optional()?;
+    if let Some(id) = found {
+        return Ok(id);
+    }
+    // Kasumigaseki, Tokyo.
+    let new = organisations::NewOrganisation::named(
+        OrganisationKind::Ministry,
+        "厚生労働省".into(),
+        Some("Ministry of Health, Labour and Welfare".into()),
+        13,
+    );
+    Ok(organisations::create(conn, new).await?.id)
 }

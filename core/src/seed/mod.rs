@@ -136,19 +136,7 @@ fn care_functions(beds: i32, rng: &mut StdRng) -> Vec<F> {
 }
 
 fn org(kind: K, name: String, name_en: Option<String>, prefecture_code: i16) -> NewOrganisation {
-    NewOrganisation {
-        kind,
-        name,
-        name_en,
-        prefecture_code,
-        jurisdiction_id: None,
-        licensed_beds: None,
-        functions: Vec::new(),
-        ehr_in_use: None,
-        ehr_product: None,
-        medical_institution_code: None,
-        gmis_id: None,
-    }
+    NewOrganisation::named(kind, name, name_en, prefecture_code)
 }
 
 async fn insert_all(conn: &mut Conn, rows: Vec<NewOrganisation>) -> Result<Vec<Uuid>> {

@@ -14,7 +14,7 @@ use crate::ids::to_id;
 
 pub struct User(pub Core);
 
-/// A person who signs in, acting for one organisation in one role.
+/// A membership: a person acting for one organisation in one role (a person may hold several).
 #[graphql_object(context = Context)]
 impl User {
     fn id(&self) -> ID {
@@ -31,6 +31,11 @@ impl User {
     }
     fn active(&self) -> bool {
         self.0.active
+    }
+    /// Invited by e-mail and not signed in yet: the first sign-in with that verified address
+    /// binds the invitation to the person's identity.
+    fn invitation_pending(&self) -> bool {
+        self.0.subject.is_none()
     }
     fn deactivated_at(&self) -> Option<DateTime<Utc>> {
         self.0.deactivated_at
@@ -86,6 +91,7 @@ pub struct InviteUserInput {
     /// 1 to 100 characters.
     pub display_name: String,
     pub role: Role,
-    /// The identity provider's subject (`sub`) for this person, when known.
+    /// The identity provider's subject (`sub`), for service accounts and the ministry's own
+    /// users: only the ministry may name one. Everyone else is invited by e-mail.
     pub subject: Option<String>,
 }

@@ -10,6 +10,7 @@ use super::organisation::Organisation;
 use super::user::User;
 use crate::Context;
 use crate::error::ApiResult;
+use crate::ids::to_id;
 
 pub struct Viewer;
 
@@ -37,13 +38,13 @@ impl Viewer {
         };
         Ok(code.and_then(|c| ctx.geography.prefecture(c)).cloned().map(Prefecture))
     }
-    /// Which alerts the caller receives by e-mail (registered users only).
+    /// Which alerts the caller receives by e-mail, for the organisation they act for now.
     async fn alert_preferences(ctx: &Context) -> ApiResult<Vec<AlertPreference>> {
-        let subject = ctx.principal.subject.clone();
+        let p = ctx.principal.clone();
         let prefs = ctx
             .run(move |c| {
                 Box::pin(async move {
-                    match users::by_subject(c, &subject).await? {
+                    match users::current(c, &p).await? {
                         Some(user) => renkei_core::alerts::preferences(c, user.id).await,
                         None => Ok(Vec::new()),
                     }
@@ -53,9 +54,32 @@ impl Viewer {
         Ok(prefs.into_iter().map(|(alert, enabled)| AlertPreference { alert, enabled }).collect())
     }
 
-    /// The registered user behind the token, if the subject is registered.
+    /// The membership the caller acts through now.
     async fn user(ctx: &Context) -> ApiResult<Option<User>> {
-        let subject = ctx.principal.subject.clone();
-        Ok(ctx.run(move |c| Box::pin(async move { users::by_subject(c, &subject).await })).await?.map(User))
+        let p = ctx.principal.clone();
+        Ok(ctx.run(move |c| Box::pin(async move { users::current(c, &p).await })).await?.map(User))
     }
+
+    /// Every organisation the caller may act for, the default first. A request chooses one
+    /// with the `Renkei-Organisation` header (or the token's `org` claim).
+    async fn memberships(ctx: &Context) -> ApiResult<Vec<Membership>> {
+        let rows = ctx.run(|c| Box::pin(users::memberships(c))).await?;
+        rows.into_iter()
+            .map(|m| {
+                Ok(Membership {
+                    organisation_id: to_id(m.organisation_id),
+                    organisation_name: m.organisation_name,
+                    role: m.role.parse::<renkei_core::Role>()?.into(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// An organisation the caller may act for, and their role there.
+#[derive(juniper::GraphQLObject)]
+pub struct Membership {
+    pub organisation_id: juniper::ID,
+    pub organisation_name: String,
+    pub role: Role,
 }
