@@ -204,13 +204,25 @@ pub async fn upload_form(
         Ok((catalog, items)) => blocking(move || Ok(xlsx::read_form(&body, &catalog, &items))).await,
         Err(e) => Err(e),
     };
+    let target = format!("{hospital}/{fy}/{form}");
     let saved = match parsed {
         Ok(Ok(answers)) => {
             let p = principal.clone();
+            // The draft and its audit row commit together or not at all.
+            let action = audit::Action {
+                operation: UPLOAD.into(),
+                targets: vec![target.clone()],
+                outcome: "ok".into(),
+                request_id: rid.clone(),
+            };
             state
                 .db
                 .run(&principal, move |c| {
-                    Box::pin(async move { submissions::save_draft(c, &p, fy, form, hospital, answers).await })
+                    Box::pin(async move {
+                        let saved = submissions::save_draft(c, &p, fy, form, hospital, answers).await?;
+                        audit::record_in(c, &p, vec![action]).await?;
+                        Ok(saved)
+                    })
                 })
                 .await
                 .map(Ok)
@@ -218,7 +230,6 @@ pub async fn upload_form(
         Ok(Err(problems)) => Ok(Err(problems)),
         Err(e) => Err(e),
     };
-    let target = format!("{hospital}/{fy}/{form}");
     let (outcome, response) = match saved {
         Ok(Ok(s)) => {
             let body = json!({ "data": { "submission": {
@@ -242,6 +253,11 @@ pub async fn upload_form(
         }
         Err(e) => (e.code.as_str().to_owned(), refused(&rid, &e)),
     };
-    audited(&state, &principal, &rid, "uploadChecklistForm", target, outcome).await;
+    // A refused upload changed nothing; it is recorded on its own.
+    if outcome != "ok" {
+        audited(&state, &principal, &rid, UPLOAD, target, outcome).await;
+    }
     response
 }
+
+const UPLOAD: &str = "uploadChecklistForm";

@@ -14,7 +14,7 @@ use renkei_core::audit;
 use renkei_core::db::Session;
 use renkei_core::{Error as DomainError, ErrorCode, Identity, Principal};
 use renkei_graphql::limits::{LimitError, analyse, parse_limit, unknown_variable_type};
-use renkei_graphql::{Context, REQUEST_ID};
+use renkei_graphql::{Audit, AuditedField, Context, REQUEST_ID};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 use tracing::Instrument;
@@ -540,12 +540,21 @@ async fn run_operation(
         let outcome = Outcome { kept: Some(answer), body: Body::default(), request_error: false, forced: None };
         return Ran { outcome, kind, name: analysis.operation_name };
     }
+    let audit = (kind == "mutation").then(|| {
+        let fields = analysis
+            .root_fields
+            .iter()
+            .map(|f| AuditedField { name: f.name.clone(), targets: f.targets.clone() })
+            .collect();
+        Audit::new(rid.to_owned(), fields)
+    });
     let ctx = Context {
         db: state.db.clone(),
         principal: principal.clone(),
         geography: state.geography.clone(),
         kpi: state.kpi,
         session,
+        audit,
     };
     let execution = REQUEST_ID.scope(rid.to_owned(), validated.execute(&op.variables, &ctx));
     let outcome = match tokio::time::timeout(state.request_timeout, execution).await {
@@ -575,12 +584,15 @@ async fn run_operation(
         state.kpi_cache.put(key, generation, answer.clone());
         outcome.kept = Some(answer);
     }
-    if kind == "mutation" {
-        // Every mutation field attempted, with its outcome, whatever it was.
+    if let Some(audit) = &ctx.audit {
+        // Every mutation field attempted, with its outcome: a change was recorded in its own
+        // transaction; what failed, and so changed nothing, is recorded now.
         let actions = analysis
             .root_fields
             .iter()
-            .map(|f| {
+            .enumerate()
+            .filter(|(i, _)| !audit.recorded(*i))
+            .map(|(_, f)| {
                 let mut targets = f.targets.clone();
                 if let Some(id) = outcome.body.root_id(&f.key)
                     && !targets.iter().any(|t| t == id)

@@ -26,43 +26,40 @@ pub struct Action {
     pub request_id: String,
 }
 
-/// Records `actions` of `principal` in one transaction.
+/// Records `actions` of `principal` in a transaction of their own: for refusals and failures,
+/// which changed nothing. A change records itself with [`record_in`], inside its own transaction.
 pub async fn record(db: &Db, principal: &Principal, actions: Vec<Action>) -> Result<()> {
     if actions.is_empty() {
         return Ok(());
     }
     let p = principal.clone();
-    db.run(principal, move |c| {
-        Box::pin(async move {
-            let prefecture = tenant_of(c, &p).await?;
-            for a in actions {
-                diesel::insert_into(audit_log::table)
-                    .values((
-                        audit_log::actor.eq(&p.subject),
-                        audit_log::role.eq(p.role.as_str()),
-                        audit_log::organisation_id.eq(p.organisation_id),
-                        audit_log::prefecture_code.eq(prefecture),
-                        audit_log::operation.eq(truncate(&a.operation, 100)),
-                        audit_log::target_ids.eq(a
-                            .targets
-                            .iter()
-                            .take(20)
-                            .map(|t| truncate(t, 100))
-                            .collect::<Vec<_>>()),
-                        audit_log::outcome.eq(truncate(&a.outcome, 50)),
-                        audit_log::request_id.eq(truncate(&a.request_id, 64)),
-                        // Placeholders: the chain trigger sets id, time and both hashes.
-                        audit_log::id.eq(0i64),
-                        audit_log::prev_hash.eq(Vec::<u8>::new()),
-                        audit_log::hash.eq(Vec::<u8>::new()),
-                    ))
-                    .execute(c)
-                    .await?;
-            }
-            Ok(())
-        })
-    })
-    .await
+    db.run(principal, move |c| Box::pin(async move { record_in(c, &p, actions).await })).await
+}
+
+/// Records `actions` of `p` in the transaction `c` is in, so that they commit with the change
+/// they describe, or not at all.
+pub async fn record_in(c: &mut Conn, p: &Principal, actions: Vec<Action>) -> Result<()> {
+    let prefecture = tenant_of(c, p).await?;
+    for a in actions {
+        diesel::insert_into(audit_log::table)
+            .values((
+                audit_log::actor.eq(&p.subject),
+                audit_log::role.eq(p.role.as_str()),
+                audit_log::organisation_id.eq(p.organisation_id),
+                audit_log::prefecture_code.eq(prefecture),
+                audit_log::operation.eq(truncate(&a.operation, 100)),
+                audit_log::target_ids.eq(a.targets.iter().take(20).map(|t| truncate(t, 100)).collect::<Vec<_>>()),
+                audit_log::outcome.eq(truncate(&a.outcome, 50)),
+                audit_log::request_id.eq(truncate(&a.request_id, 64)),
+                // Placeholders: the chain trigger sets id, time and both hashes.
+                audit_log::id.eq(0i64),
+                audit_log::prev_hash.eq(Vec::<u8>::new()),
+                audit_log::hash.eq(Vec::<u8>::new()),
+            ))
+            .execute(c)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Bounded, and without control characters: the log must take whatever a refused caller sent.

@@ -191,14 +191,21 @@ impl Db {
     }
 }
 
-/// One connection and transaction shared by every resolver of a read-only operation: the caller's
-/// settings are written once, and a page of rows with its nested fields costs one query each,
-/// not a transaction each (four round trips). Opened by the first read, ended by
-/// [`Session::finish`]; a connection left open by a cancelled request is discarded by the pool,
-/// which does not take back a connection inside a transaction.
+/// One connection and transaction shared by several resolvers:
+/// - a read-only operation's: the caller's settings are written once, and a page of rows with
+///   its nested fields costs one query each, not a transaction each (four round trips). Opened
+///   with the sign-in, ended by [`Session::finish`];
+/// - a mutation field's ([`Session::for_change`]): the change, whatever the field's nested
+///   fields read, and its audit row commit together or not at all ([`Session::commit`]).
+///
+/// A connection left open by a cancelled request is discarded by the pool, which does not take
+/// back a connection inside a transaction.
 pub struct Session {
     db: Db,
     principal: Principal,
+    /// Each run in a savepoint of its own: a nested field's failure undoes only its own reads,
+    /// never the change already made. Without it, an error ends the whole transaction.
+    savepoints: bool,
     open: tokio::sync::Mutex<Option<(Object<AsyncPgConnection>, tracing::Span)>>,
 }
 
@@ -209,7 +216,12 @@ impl Session {
         let span = transaction_span();
         let (conn, principal) = db.open_signed_in(identity).instrument(span.clone()).await?;
         span.record("renkei.role", principal.role.as_str());
-        Ok(Self { db: db.clone(), principal, open: tokio::sync::Mutex::new(Some((conn, span))) })
+        Ok(Self { db: db.clone(), principal, savepoints: false, open: tokio::sync::Mutex::new(Some((conn, span))) })
+    }
+
+    /// A transaction for one change, opened by its first run.
+    pub fn for_change(db: &Db, principal: &Principal) -> Self {
+        Self { db: db.clone(), principal: principal.clone(), savepoints: true, open: tokio::sync::Mutex::new(None) }
     }
 
     /// The caller, as the registry describes them.
@@ -217,7 +229,8 @@ impl Session {
         &self.principal
     }
 
-    /// Runs `f` in the operation's transaction, opening a new one if an earlier error ended it.
+    /// Runs `f` in the transaction, opening a new one if there is none (yet, or since an error
+    /// ended it).
     pub async fn run<R, F>(&self, f: F) -> Result<R>
     where
         R: Send,
@@ -233,6 +246,24 @@ impl Session {
                 open.insert((conn, span))
             }
         };
+        if self.savepoints {
+            // Nested in the open transaction, diesel's transaction manager uses a savepoint.
+            let conn: &mut Conn = conn;
+            AnsiTransactionManager::begin_transaction(conn).await?;
+            let outcome = f(conn).instrument(span.clone()).await;
+            let ended = match &outcome {
+                Ok(_) => AnsiTransactionManager::commit_transaction(conn).await,
+                Err(_) => AnsiTransactionManager::rollback_transaction(conn).await,
+            };
+            if let Err(e) = ended {
+                // The savepoint could not be ended: the transaction is unusable, the change lost.
+                if let Some((mut conn, _)) = open.take() {
+                    rollback(&mut conn).await;
+                }
+                return Err(e.into());
+            }
+            return outcome;
+        }
         let outcome = f(conn).instrument(span.clone()).await;
         if outcome.is_err()
             && let Some((mut conn, _)) = open.take()
@@ -242,12 +273,25 @@ impl Session {
         outcome
     }
 
-    /// Ends the transaction, if one is open.
+    /// Commits the transaction, if one is open.
+    pub async fn commit(&self) -> Result<()> {
+        if let Some((mut conn, span)) = self.open.lock().await.take() {
+            AnsiTransactionManager::commit_transaction(&mut *conn).instrument(span).await?;
+        }
+        Ok(())
+    }
+
+    /// Undoes the transaction, if one is open.
+    pub async fn abandon(&self) {
+        if let Some((mut conn, _)) = self.open.lock().await.take() {
+            rollback(&mut conn).await;
+        }
+    }
+
+    /// Ends a read-only operation's transaction; a failure to commit a read is only logged.
     pub async fn finish(&self) {
-        if let Some((mut conn, span)) = self.open.lock().await.take()
-            && let Err(e) = AnsiTransactionManager::commit_transaction(&mut *conn).instrument(span).await
-        {
-            tracing::warn!(error = %e, "db.commit_failed");
+        if let Err(e) = self.commit().await {
+            tracing::warn!(error = %e.detail(), "db.commit_failed");
         }
     }
 }

@@ -6,28 +6,34 @@ use renkei_core::db::{Db, DbFuture, Session};
 use renkei_core::registry::geography::Geography;
 use renkei_core::{Principal, Result};
 
+use crate::audited::Audit;
+
 pub struct Context {
     pub db: Db,
     pub principal: Principal,
     pub geography: Arc<Geography>,
     pub kpi: renkei_core::kpis::coverage::Settings,
-    /// For queries: the one transaction every resolver reads in. Mutations run a transaction
-    /// per resolver call, each its own unit of work.
+    /// For queries: the one transaction every resolver reads in.
     pub session: Option<Session>,
+    /// For mutations: each root field's transaction, which also receives its audit row.
+    pub audit: Option<Audit>,
 }
 
 impl juniper::Context for Context {}
 
 impl Context {
     /// Runs `f` in a tenant transaction as the caller: the operation's shared one for a query,
-    /// a transaction of its own for a mutation.
+    /// the running root field's for a mutation, otherwise one of its own.
     pub async fn run<R, F>(&self, f: F) -> Result<R>
     where
         R: Send,
         F: for<'c> FnOnce(&'c mut renkei_core::db::Conn) -> DbFuture<'c, R> + Send,
     {
-        match &self.session {
-            Some(session) => session.run(f).await,
+        if let Some(session) = &self.session {
+            return session.run(f).await;
+        }
+        match self.audit.as_ref().and_then(Audit::current) {
+            Some(field) => field.run(f).await,
             None => self.db.run(&self.principal, f).await,
         }
     }

@@ -1,6 +1,7 @@
 //! Renkei's GraphQL schema (juniper): the types, queries and mutations, and the context every
 //! resolver gets. The HTTP transport lives in `renkei-api`.
 
+mod audited;
 mod connection;
 mod context;
 mod error;
@@ -12,15 +13,16 @@ mod types;
 
 use juniper::{EmptySubscription, RootNode};
 
+pub use audited::{Audit, AuditedField, AuditedMutation};
 pub use context::Context;
 pub use error::{REQUEST_ID, field_error};
 pub use mutation::Mutation;
 pub use query::Query;
 
-pub type Schema = RootNode<Query, Mutation, EmptySubscription<Context>>;
+pub type Schema = RootNode<Query, AuditedMutation, EmptySubscription<Context>>;
 
 pub fn schema() -> Schema {
-    Schema::new(Query, Mutation, EmptySubscription::new())
+    Schema::new(Query, AuditedMutation, EmptySubscription::new())
 }
 
 /// The schema with juniper's parse-time bounds set from `limits`, and introspection on or off.

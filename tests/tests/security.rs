@@ -243,3 +243,32 @@ async fn fuzzer_findings_stay_fixed() {
     let fan = "{ organisations(first: 100) { nodes { vendors { linkedHospitals { vendors { linkedHospitals { id } } } } } } }";
     assert_eq!(post_as_national(&app, fan).await.code(), Some("QUERY_TOO_COMPLEX"));
 }
+
+/// A change and its audit row are one transaction: when the audit row cannot be written, the
+/// change is not kept either (it used to stand, with the failure only logged).
+#[tokio::test]
+async fn a_change_and_its_audit_row_commit_together() {
+    let app = TestApp::new().await;
+    let official = app.fx.prefecture(&app.fx.tokyo);
+    let create = |name: &str| {
+        format!(
+            "mutation {{ createOrganisation(input: {{ kind: VENDOR, name: \"{name}\", prefecture: 13 }}) {{ id }} }}"
+        )
+    };
+    let created = app.gql(&official, &create("同時記録株式会社"), json!({})).await;
+    let id = created.ok()["createOrganisation"]["id"].as_str().expect("id").to_owned();
+
+    let trail = "{ auditTrail(first: 1) { edges { node { operation targetIds outcome } } } }";
+    let newest = app.gql(&official, trail, json!({})).await;
+    assert_eq!(newest.ok()["auditTrail"]["edges"][0]["node"]["targetIds"], json!([id]));
+
+    let mut owner = AsyncPgConnection::establish(&app.db.owner_url).await.expect("owner");
+    // With the audit log refusing inserts, the change is refused and nothing is kept.
+    let before = app.count_organisations().await;
+    owner.batch_execute("REVOKE INSERT ON audit_log FROM renkei_app").await.expect("revoke");
+    let refused = app.gql(&official, &create("記録されない株式会社"), json!({})).await;
+    owner.batch_execute("GRANT INSERT ON audit_log TO renkei_app").await.expect("grant");
+    assert!(refused.code().is_some(), "{}", refused.body);
+    assert!(refused.body["data"]["createOrganisation"].is_null(), "{}", refused.body);
+    assert_eq!(app.count_organisations().await, before, "a change whose audit row failed is not kept");
+}
