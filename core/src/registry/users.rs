@@ -129,10 +129,13 @@ pub async fn ensure_active(db: &crate::db::Db, subject: &str) -> Result<()> {
     let answer: Answer = db
         .bare(move |c| {
             Box::pin(async move {
-                Ok(diesel::sql_query("SELECT renkei_subject_deactivated($1) AS deactivated")
-                    .bind::<diesel::sql_types::Text, _>(subject)
-                    .get_result(c)
-                    .await?)
+                // The check answers for the caller's own subject only: name it first.
+                Ok(diesel::sql_query(
+                    "SELECT renkei_subject_deactivated(set_config('renkei.subject', $1, true)) AS deactivated",
+                )
+                .bind::<diesel::sql_types::Text, _>(subject)
+                .get_result(c)
+                .await?)
             })
         })
         .await?;
