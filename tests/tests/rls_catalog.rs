@@ -41,6 +41,11 @@ struct Relation {
     policies: i64,
     #[diesel(sql_type = Bool)]
     readable: bool,
+    #[diesel(sql_type = Bool)]
+    deletable: bool,
+    /// A column the application login may update, if any.
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    updatable: Option<String>,
 }
 
 #[derive(QueryableByName)]
@@ -137,12 +142,18 @@ async fn without_settings_the_application_sees_no_tenant_row_and_no_definer_func
                VALUES ('rls-catalog', 1, 'admin-27@test.renkei.example', '【Renkei】'); \
              INSERT INTO kpi_open_targets (fiscal_year, prefecture_code, bed_band, designated, target_on, answers) \
                VALUES (2024, 27, '100-199', false, '2024-09-30', 1); \
-             INSERT INTO critical_designations (hospital_id, designated_on) VALUES ('{}', '2020-04-01'); \
-             UPDATE users SET active = false, deactivated_at = now() WHERE subject = 'staff-27';",
+             INSERT INTO critical_designations (hospital_id, designated_on) VALUES ('{}', '2020-04-01');",
             fx.osaka.hospital
         ))
         .await
         .expect("more data");
+    let deactivated = diesel::sql_query(
+        "UPDATE users SET active = false, deactivated_at = now() WHERE subject = '大阪-hospital-staff'",
+    )
+    .execute(&mut owner)
+    .await
+    .expect("deactivate");
+    assert_eq!(deactivated, 1, "the fixture's Osaka staff member is deactivated");
 
     // The catalog as the application login sees it: what it may read is what it will be asked to.
     let mut app_conn = app.db.app_conn().await;
@@ -150,7 +161,13 @@ async fn without_settings_the_application_sees_no_tenant_row_and_no_definer_func
         "SELECT c.relname::text AS name, c.relkind::text AS kind, c.relrowsecurity AS enabled, \
                 c.relforcerowsecurity AS forced, \
                 (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid) AS policies, \
-                has_table_privilege(c.oid, 'SELECT') AS readable \
+                has_table_privilege(c.oid, 'SELECT') AS readable, \
+                c.relkind IN ('r', 'p') AND has_table_privilege(c.oid, 'DELETE') AS deletable, \
+                (SELECT a.attname::text FROM pg_attribute a \
+                  WHERE c.relkind IN ('r', 'p') AND a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped \
+                    AND a.attidentity = '' AND a.attgenerated = '' \
+                    AND has_column_privilege(c.oid, a.attnum, 'UPDATE') \
+                  ORDER BY a.attnum LIMIT 1) AS updatable \
            FROM pg_class c \
           WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'f') \
           ORDER BY 1",
@@ -165,6 +182,7 @@ async fn without_settings_the_application_sees_no_tenant_row_and_no_definer_func
 
     let mut wrong = Vec::new();
     let mut tenant_tables_with_rows = Vec::new();
+    let mut writes = 0;
     for r in &relations {
         let reference = REFERENCE_TABLES.contains(&r.name.as_str());
         if matches!(r.kind.as_str(), "r" | "p") && !reference && !(r.enabled && r.forced && r.policies > 0) {
@@ -184,6 +202,24 @@ async fn without_settings_the_application_sees_no_tenant_row_and_no_definer_func
                 Ok(0) => {}
                 Ok(n) => wrong.push(format!("{} shows {n} of its {rows} rows to a caller without settings", r.name)),
                 Err(e) => wrong.push(format!("reading {} without settings: {e}", r.name)),
+            }
+        }
+        // Nor may it remove or change a row (rolled back whatever happens).
+        let deletion = r.deletable.then(|| format!("DELETE FROM public.\"{}\" RETURNING 1", r.name));
+        let update =
+            r.updatable.as_ref().map(|c| format!("UPDATE public.\"{}\" SET \"{c}\" = \"{c}\" RETURNING 1", r.name));
+        for write in deletion.into_iter().chain(update) {
+            writes += 1;
+            app_conn.batch_execute("BEGIN").await.expect("begin");
+            let touched = diesel::sql_query(format!("WITH w AS ({write}) SELECT count(*) AS n FROM w"))
+                .get_result::<Count>(&mut app_conn)
+                .await;
+            app_conn.batch_execute("ROLLBACK").await.expect("rollback");
+            match touched {
+                Ok(Count { n: 0 }) => {}
+                Ok(Count { n }) => wrong.push(format!("{write}: {n} of {rows} rows, without settings")),
+                Err(e) if e.to_string().contains("row-level security") => {}
+                Err(e) => wrong.push(format!("{write} without settings: {e}")),
             }
         }
     }
@@ -252,7 +288,7 @@ async fn without_settings_the_application_sees_no_tenant_row_and_no_definer_func
     assert!(wrong.is_empty(), "{} problems:\n{}", wrong.len(), wrong.join("\n"));
     // What was looked at, for the record when the test is run with --nocapture.
     println!(
-        "{} relations, {} tenant tables holding rows ({}), {} definer functions, {calls} calls",
+        "{} relations, {} tenant tables holding rows ({}), {writes} writes, {} definer functions, {calls} calls",
         relations.len(),
         tenant_tables_with_rows.len(),
         tenant_tables_with_rows.join(", "),
@@ -348,7 +384,12 @@ async fn with_settings_the_queue_the_kpi_sums_and_the_definer_functions_answer_o
 
     // The other definer functions: one's own account only; the KPI upkeep not at all.
     refused(
-        attempt(&mut c, &fx.hospital_admin(t), "SELECT renkei_subject_deactivated('staff-27')::text AS value").await,
+        attempt(
+            &mut c,
+            &fx.hospital_admin(t),
+            "SELECT renkei_subject_deactivated('大阪-hospital-staff')::text AS value",
+        )
+        .await,
         "asking about another subject's account",
     );
     assert_eq!(
