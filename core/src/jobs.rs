@@ -13,10 +13,11 @@ use crate::schema::jobs;
 /// request's trace.
 pub async fn enqueue(conn: &mut Conn, kind: &str, payload: serde_json::Value, dedup_key: Option<String>) -> Result<()> {
     let trace = serde_json::to_value(crate::telemetry::current_trace_context()).unwrap_or_default();
+    // No conflict target: naming `dedup_key` would need read access to the queue, which row-level
+    // security gives only the worker (the key is the only unique column a caller writes).
     diesel::insert_into(jobs::table)
         .values((jobs::kind.eq(kind), jobs::payload.eq(payload), jobs::dedup_key.eq(dedup_key), jobs::trace.eq(trace)))
-        .on_conflict(jobs::dedup_key)
-        .do_nothing()
+        .on_conflict_do_nothing()
         .execute(conn)
         .await?;
     Ok(())

@@ -133,6 +133,14 @@ impl TestDb {
         Self::named(name)
     }
 
+    /// As the schema owner with the ministry's view: FORCE binds the owner too, and without a
+    /// role it sees no row of a tenant table.
+    pub async fn owner_conn(&self) -> AsyncPgConnection {
+        let mut c = AsyncPgConnection::establish(&self.owner_url).await.expect("connect as owner");
+        c.batch_execute("SELECT set_config('renkei.role', 'national', false)").await.expect("the ministry's view");
+        c
+    }
+
     pub async fn app_conn(&self) -> AsyncPgConnection {
         AsyncPgConnection::establish(&self.app_url).await.expect("connect as app")
     }

@@ -4,7 +4,7 @@
 use chrono::{Duration, Utc};
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Text};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use renkei_core::incidents::clocks::day_of;
 use renkei_tests::{Reply, TestApp};
 use serde_json::{Value, json};
@@ -322,7 +322,7 @@ async fn reports_and_phase_changes_queue_alert_jobs() {
     .ok();
     // A refused move queues nothing.
     app.gql(&admin, "mutation($id: ID!) { moveIncident(id: $id, to: CLOSED) { phase } }", json!({ "id": id })).await;
-    let mut owner = AsyncPgConnection::establish(&app.db.owner_url).await.expect("owner");
+    let mut owner = app.db.owner_conn().await;
     let kinds: Vec<Kind> =
         diesel::sql_query(format!("SELECT kind FROM jobs WHERE payload->>'incident_id' = '{id}' ORDER BY id"))
             .load(&mut owner)
@@ -361,7 +361,7 @@ async fn a_clock_scan_queues_each_alert_once() {
     // preliminary not yet in its warning period.
     assert_eq!(scan().await, 1);
     assert_eq!(scan().await, 1, "still pressing");
-    let mut owner = AsyncPgConnection::establish(&app.db.owner_url).await.expect("owner");
+    let mut owner = app.db.owner_conn().await;
     let n: Count = diesel::sql_query("SELECT count(*) AS n FROM jobs WHERE kind = 'alert.incident_clock'")
         .get_result(&mut owner)
         .await

@@ -160,8 +160,17 @@ async fn every_mutation_is_audited_and_tampering_shows() {
     }
 
     assert!(matches!(audit::verify(&app.db.owner_url).await.expect("verify"), Verdict::Intact { rows: 3, .. }));
-    // Someone with the owner's password rewrites history...
+    // Row-level security keeps even the owner from changing a row...
     let mut owner = AsyncPgConnection::establish(&app.db.owner_url).await.expect("owner");
+    let changed = diesel_async::RunQueryDsl::execute(
+        diesel::sql_query("UPDATE audit_log SET outcome = 'ok' WHERE id = 2"),
+        &mut owner,
+    )
+    .await
+    .expect("update as owner");
+    assert_eq!(changed, 0, "the owner reads the log but changes no row");
+    // ...but someone with the owner's password can lift it and rewrite history...
+    owner.batch_execute("ALTER TABLE audit_log NO FORCE ROW LEVEL SECURITY").await.expect("lift");
     owner.batch_execute("UPDATE audit_log SET outcome = 'ok' WHERE id = 2").await.expect("tamper");
     assert_eq!(
         audit::verify(&app.db.owner_url).await.expect("verify"),
