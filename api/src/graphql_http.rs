@@ -327,7 +327,27 @@ fn request_error(rid: &str, code: &str, e: &GraphQLError) -> Outcome {
     Outcome { kept: None, body: Body::errors(Value::Array(errors)), request_error: true, forced: None }
 }
 
-async fn execute(state: &AppState, principal: &Principal, rid: &str, op: Operation, over_get: bool) -> Outcome {
+/// What one HTTP request may still spend: its operations (a batch's together) share one cost
+/// budget and one deadline, so that batching multiplies neither.
+struct Allowance {
+    cost_left: u64,
+    deadline: tokio::time::Instant,
+}
+
+impl Allowance {
+    fn new(state: &AppState) -> Self {
+        Self { cost_left: state.limits.max_cost, deadline: tokio::time::Instant::now() + state.request_timeout }
+    }
+}
+
+async fn execute(
+    state: &AppState,
+    principal: &Principal,
+    rid: &str,
+    op: Operation,
+    over_get: bool,
+    allowance: &mut Allowance,
+) -> Outcome {
     let span = tracing::info_span!(
         "graphql.operation",
         graphql.operation.name = tracing::field::Empty,
@@ -337,7 +357,7 @@ async fn execute(state: &AppState, principal: &Principal, rid: &str, op: Operati
     );
     let started = std::time::Instant::now();
     let given_name = op.operation_name.clone();
-    let ran = run_operation(state, principal, rid, op, over_get).instrument(span.clone()).await;
+    let ran = run_operation(state, principal, rid, op, over_get, allowance).instrument(span.clone()).await;
     let name = state.metrics.operation_label(ran.name.as_deref().or(given_name.as_deref()));
     let result = if ran.outcome.request_error {
         "request_error"
@@ -412,7 +432,14 @@ fn field_outcome(body: &Body, key: &str) -> String {
         .map_or_else(|| "ok".to_owned(), |e| e["extensions"]["code"].as_str().unwrap_or("ERROR").to_owned())
 }
 
-async fn run_operation(state: &AppState, principal: &Principal, rid: &str, op: Operation, over_get: bool) -> Ran {
+async fn run_operation(
+    state: &AppState,
+    principal: &Principal,
+    rid: &str,
+    op: Operation,
+    over_get: bool,
+    allowance: &mut Allowance,
+) -> Ran {
     // Our own parse first: it gives the tree juniper keeps to itself, for the limits it does
     // not check and for the checks that keep its validation from panicking.
     let document = match juniper::parser::parse_document_source(&op.query, &state.schema.schema) {
@@ -481,6 +508,20 @@ async fn run_operation(state: &AppState, principal: &Principal, rid: &str, op: O
             Err(e) => return Ran { outcome: limit_error(rid, &e), kind, name: None },
         };
     span.record("graphql.complexity", analysis.cost);
+    if analysis.cost > allowance.cost_left {
+        let e = LimitError {
+            code: "QUERY_TOO_COMPLEX",
+            message: format!(
+                "the operation costs {}; the request has {} of its budget of {} left",
+                analysis.cost, allowance.cost_left, state.limits.max_cost
+            ),
+        };
+        return Ran { outcome: limit_error(rid, &e), kind, name: analysis.operation_name };
+    }
+    allowance.cost_left -= analysis.cost;
+    if tokio::time::Instant::now() >= allowance.deadline {
+        return Ran { outcome: timed_out(state, rid), kind, name: analysis.operation_name };
+    }
     if let Err(limited) = state.limiter.check_operation(principal, kind == "mutation").await {
         return Ran { outcome: limited.outcome(rid), kind, name: analysis.operation_name };
     }
@@ -520,20 +561,13 @@ async fn run_operation(state: &AppState, principal: &Principal, rid: &str, op: O
         session,
     };
     let execution = REQUEST_ID.scope(rid.to_owned(), validated.execute(&op.variables, &ctx));
-    let outcome = match tokio::time::timeout(state.request_timeout, execution).await {
+    let outcome = match tokio::time::timeout_at(allowance.deadline, execution).await {
         Ok(Ok((data, errs))) => {
             let errors = (!errs.is_empty()).then(|| serde_json::to_value(&errs).unwrap_or_else(|_| json!([])));
             Outcome { kept: None, body: Body { data: Some(data), errors }, request_error: false, forced: None }
         }
         Ok(Err(e)) => request_error(rid, "BAD_USER_INPUT", &e),
-        Err(_) => Outcome {
-            kept: None,
-            body: Body::errors(
-                json!([{ "message": format!("the operation took longer than {} s", state.request_timeout.as_secs()), "extensions": { "code": "TIMEOUT", "requestId": rid } }]),
-            ),
-            request_error: false,
-            forced: None,
-        },
+        Err(_) => timed_out(state, rid),
     };
     if let Some(session) = &ctx.session {
         session.finish().await;
@@ -581,6 +615,17 @@ async fn run_operation(state: &AppState, principal: &Principal, rid: &str, op: O
         }
     }
     Ran { outcome, kind, name: analysis.operation_name }
+}
+
+/// The request's time ran out (a batch's operations share it).
+fn timed_out(state: &AppState, rid: &str) -> Outcome {
+    let message = format!("the request took longer than {} s", state.request_timeout.as_secs());
+    Outcome {
+        kept: None,
+        body: Body::errors(json!([{ "message": message, "extensions": { "code": "TIMEOUT", "requestId": rid } }])),
+        request_error: false,
+        forced: None,
+    }
 }
 
 /// Answers a single operation: request errors are 400 for graphql-response+json, 200 for json.
@@ -652,7 +697,8 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
         Ok(p) => p,
         Err(res) => return res,
     };
-    single(answer, &rid, execute(&state, &principal, &rid, op, true).await)
+    let mut allowance = Allowance::new(&state);
+    single(answer, &rid, execute(&state, &principal, &rid, op, true, &mut allowance).await)
 }
 
 /// The request body, refused with 413 past `limit` bytes (before more is read).
@@ -751,17 +797,17 @@ pub async fn post(req: HttpRequest, mut payload: web::Payload, state: web::Data<
         Ok(p) => p,
         Err(res) => return res,
     };
+    let mut allowance = Allowance::new(&state);
     if !batch {
-        let op = ops.pop().map(|op| execute(&state, &principal, &rid, op, false));
-        return match op {
-            Some(fut) => single(answer, &rid, fut.await),
+        return match ops.pop() {
+            Some(op) => single(answer, &rid, execute(&state, &principal, &rid, op, false, &mut allowance).await),
             None => errors(StatusCode::BAD_REQUEST, answer, &rid, "BAD_REQUEST", "no operation"),
         };
     }
     // One at a time: a batch never holds more than one pooled connection per request.
     let mut results = Vec::with_capacity(ops.len());
     for op in ops {
-        results.push(execute(&state, &principal, &rid, op, false).await.reply());
+        results.push(execute(&state, &principal, &rid, op, false, &mut allowance).await.reply());
     }
     respond(StatusCode::OK, answer, &rid, results)
 }

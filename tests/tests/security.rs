@@ -35,7 +35,7 @@ async fn documents_beyond_the_limits_are_refused_before_execution() {
     let reply = post_as_national(&app, costly).await;
     assert_eq!((reply.status, reply.code()), (400, Some("QUERY_TOO_COMPLEX")), "{}", reply.body);
     let message = reply.body["errors"][0]["message"].as_str().unwrap_or_default().to_owned();
-    assert!(message.contains("5000"), "names the budget: {message}");
+    assert!(message.contains("10000"), "names the budget: {message}");
     // The same shape with small pages fits the budget.
     let cheap = "{ organisations(first: 10) { edges { node { users(first: 10) { edges { node { email } } } } } } }";
     assert_eq!(post_as_national(&app, cheap).await.status, 200);
@@ -242,4 +242,73 @@ async fn fuzzer_findings_stay_fixed() {
     // Non-null lists ([T!]!) were charged as single objects.
     let fan = "{ organisations(first: 100) { nodes { vendors { linkedHospitals { vendors { linkedHospitals { id } } } } } } }";
     assert_eq!(post_as_national(&app, fan).await.code(), Some("QUERY_TOO_COMPLEX"));
+}
+
+const KPI_ROW: &str =
+    "{ fiscalYear metric item bedBand prefectureCode designated function numerator denominator rate suppressed }";
+
+async fn post_batch(app: &TestApp, principal: &renkei_core::Principal, operations: Vec<serde_json::Value>) -> Reply {
+    let token = app.token(principal);
+    app.send(
+        TestRequest::post()
+            .uri("/graphql")
+            .insert_header(("content-type", "application/json"))
+            .insert_header(("authorization", format!("Bearer {token}")))
+            .set_payload(serde_json::Value::Array(operations).to_string()),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_kpi_report_is_charged_the_rows_it_can_return() {
+    let app = TestApp::new().await;
+    let staff = app.fx.hospital_staff(&app.fx.tokyo);
+    // The issue's query: every metric by prefecture, bed band, designation and function over
+    // three years. It was charged 10 and took seconds; it is refused before it runs.
+    let abusive = format!(
+        "{{ kpiReport(fiscalYears: [2022, 2023, 2024], groupBy: [PREFECTURE, BED_BAND, DESIGNATION, FUNCTION], \
+         metrics: [SUBMISSION_RATE, BCP_RATE, EHR_BACKUP_RATE, OFFLINE_BACKUP_RATE, SECURITY_MANAGER_RATE, \
+         FULL_COMPLIANCE_RATE, ITEM_YES_RATE, OVERDUE_IMPROVEMENTS, ADDON1_READINESS_RATE]) {KPI_ROW} }}"
+    );
+    let reply = app.gql(&staff, &abusive, json!({})).await;
+    assert_eq!(reply.code(), Some("QUERY_TOO_COMPLEX"), "{}", reply.body);
+    let message = reply.body["errors"][0]["message"].as_str().unwrap_or_default().to_owned();
+    assert!(message.contains("1030428") && message.contains("10000"), "names the cost and the budget: {message}");
+    // What a dashboard asks: the national report by prefecture and bed band for three years.
+    let dashboard =
+        format!("{{ kpiReport(fiscalYears: [2022, 2023, 2024], groupBy: [PREFECTURE, BED_BAND]) {KPI_ROW} }}");
+    app.gql(&app.fx.dashboard(), &dashboard, json!({})).await.ok();
+}
+
+#[tokio::test]
+async fn a_batch_shares_one_cost_budget() {
+    let app = TestApp::new().await;
+    // 7,896 each: one fits the budget of 10,000, two do not.
+    let dashboard = json!({ "query": format!("{{ kpiReport(fiscalYears: [2022, 2023, 2024], groupBy: [PREFECTURE, BED_BAND]) {KPI_ROW} }}") });
+    let reply = post_batch(&app, &app.fx.dashboard(), vec![dashboard.clone(), dashboard.clone(), dashboard]).await;
+    let results = reply.body.as_array().expect("a batch answers with an array");
+    assert!(results[0]["data"]["kpiReport"].is_array(), "{}", results[0]);
+    for refused in &results[1..] {
+        assert_eq!(refused["errors"][0]["extensions"]["code"], "QUERY_TOO_COMPLEX", "{refused}");
+        assert!(refused["errors"][0]["message"].as_str().unwrap_or_default().contains("2104 of its budget of 10000"));
+        assert!(refused.get("data").is_none(), "refused before it ran: {refused}");
+    }
+}
+
+#[tokio::test]
+async fn a_batch_shares_one_deadline() {
+    let app = TestApp::with(Options { request_timeout: std::time::Duration::from_secs(1), ..Options::default() }).await;
+    let official = app.fx.prefecture(&app.fx.tokyo);
+    // Someone keeps organisations from changing: each update waits (reads go on).
+    let mut owner = AsyncPgConnection::establish(&app.db.owner_url).await.expect("owner");
+    owner.batch_execute("BEGIN; LOCK TABLE organisations IN SHARE MODE").await.expect("lock");
+    let update = json!({ "query": format!("mutation {{ updateOrganisation(id: \"{}\", input: {{ ehrInUse: true }}) {{ id }} }}", app.fx.tokyo.hospital) });
+    let started = std::time::Instant::now();
+    let reply = post_batch(&app, &official, vec![update.clone(), update.clone(), update]).await;
+    let took = started.elapsed();
+    owner.batch_execute("ROLLBACK").await.expect("unlock");
+    let results = reply.body.as_array().expect("a batch answers with an array");
+    assert!(results.iter().all(|r| r["errors"][0]["extensions"]["code"] == "TIMEOUT"), "{}", reply.body);
+    // One request timeout in all, not one per operation.
+    assert!(took < std::time::Duration::from_millis(2_500), "the batch took {took:?}");
 }
