@@ -27,9 +27,10 @@ pub struct ApiConfig {
     pub limits: Limits,
     /// `RATE_LIMIT_PER_IP`, `RATE_LIMIT_AUTH_FAILURES`, `RATE_LIMIT_QUERIES`, `RATE_LIMIT_MUTATIONS`.
     pub rate_limits: RateLimits,
-    /// `RATE_LIMIT_TRUST_FORWARDED_FOR`: take the client IP from `X-Forwarded-For` (behind a
-    /// trusted ingress only).
-    pub trust_forwarded_for: bool,
+    /// `RATE_LIMIT_TRUST_FORWARDED_FOR` and `RATE_LIMIT_TRUSTED_PROXIES`: how many proxies in
+    /// front of the API append to `X-Forwarded-For` (0 when the header is not trusted); the
+    /// client IP is that many entries from the right.
+    pub forwarded_for_hops: usize,
     /// `REQUEST_TIMEOUT_SECONDS`: longest a GraphQL operation may run.
     pub request_timeout: Duration,
     /// `CORS_ALLOWED_ORIGINS`: comma-separated origins allowed to call from a browser.
@@ -76,6 +77,10 @@ impl ApiConfig {
         {
             anyhow::bail!("CORS_ALLOWED_ORIGINS: {bad:?} is not an origin like https://dashboard.example.jp");
         }
+        let trusted_proxies = parse_or("RATE_LIMIT_TRUSTED_PROXIES", 1usize)?;
+        if trusted_proxies == 0 || trusted_proxies > 10 {
+            anyhow::bail!("RATE_LIMIT_TRUSTED_PROXIES must be between 1 and 10");
+        }
         let request_timeout = parse_or("REQUEST_TIMEOUT_SECONDS", 30u64)?;
         if request_timeout == 0 || request_timeout > 300 {
             anyhow::bail!("REQUEST_TIMEOUT_SECONDS must be between 1 and 300");
@@ -91,7 +96,7 @@ impl ApiConfig {
                 queries_per_token: parse_or("RATE_LIMIT_QUERIES", 600u32)?,
                 mutations_per_token: parse_or("RATE_LIMIT_MUTATIONS", 60u32)?,
             },
-            trust_forwarded_for: parse_or("RATE_LIMIT_TRUST_FORWARDED_FOR", false)?,
+            forwarded_for_hops: if parse_or("RATE_LIMIT_TRUST_FORWARDED_FOR", false)? { trusted_proxies } else { 0 },
             request_timeout: Duration::from_secs(request_timeout),
             cors_origins,
             bind: var_or("BIND_ADDRESS", "127.0.0.1:8080"),

@@ -147,24 +147,31 @@ async fn authenticate(req: &HttpRequest, state: &AppState, check_account: bool) 
     Ok(principal)
 }
 
-/// The client's address for rate limits: the peer, or the first `X-Forwarded-For` hop when the
-/// API sits behind a trusted ingress.
+/// The client's address for rate limits: the peer's, or, behind `forwarded_for_hops` trusted
+/// proxies, the address the outermost of them wrote into `X-Forwarded-For`: that many entries
+/// from the right. Entries further left were written by the client and prove nothing; with
+/// fewer entries than trusted proxies (or an entry that is not an address) the peer counts.
 fn client_ip(req: &HttpRequest, state: &AppState) -> String {
-    if state.trust_forwarded_for
-        && let Some(first) = req
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .map(str::trim)
-            .filter(|v| v.parse::<std::net::IpAddr>().is_ok())
-    {
-        return first.to_owned();
+    let peer = || req.peer_addr().map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string());
+    if state.forwarded_for_hops == 0 {
+        return peer();
     }
-    req.peer_addr().map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string())
+    let entries: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    entries
+        .len()
+        .checked_sub(state.forwarded_for_hops)
+        .and_then(|i| entries[i].parse::<std::net::IpAddr>().ok())
+        .map_or_else(peer, |ip| ip.to_string())
 }
 
-/// Rate limits by IP, then the token; a failed verification counts against the IP.
+/// Rate limits by IP, then the token; a failed verification counts against the IP, which is
+/// refused (429 instead of 401) once it has failed too often.
 pub(crate) async fn admit(
     req: &HttpRequest,
     state: &AppState,
@@ -185,14 +192,14 @@ async fn admit_checking(
     if let Err(limited) = state.limiter.check_ip(&ip).await {
         return Err(single(answer, rid, limited.outcome(rid)));
     }
-    if let Err(limited) = state.limiter.check_auth_failures(&ip).await {
-        return Err(single(answer, rid, limited.outcome(rid)));
-    }
     match authenticate(req, state, check_account).await {
         Ok(p) => Ok(p),
         Err(e) => {
-            if e.code == ErrorCode::Unauthenticated {
-                state.limiter.note_auth_failure(&ip).await;
+            // Failures alone are counted and refused: a verified token always gets through.
+            if e.code == ErrorCode::Unauthenticated
+                && let Err(limited) = state.limiter.note_auth_failure(&ip).await
+            {
+                return Err(single(answer, rid, limited.outcome(rid)));
             }
             Err(unauthenticated(answer, rid, &e))
         }
@@ -522,7 +529,8 @@ async fn run_operation(
     if tokio::time::Instant::now() >= allowance.deadline {
         return Ran { outcome: timed_out(state, rid), kind, name: analysis.operation_name };
     }
-    if let Err(limited) = state.limiter.check_operation(principal, kind == "mutation").await {
+    let mutation_fields = (kind == "mutation").then_some(analysis.root_fields.len());
+    if let Err(limited) = state.limiter.check_operation(principal, mutation_fields).await {
         return Ran { outcome: limited.outcome(rid), kind, name: analysis.operation_name };
     }
     // The account check: a query's transaction opens now and asks it along with the caller's

@@ -26,7 +26,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub limits: Limits,
     pub limiter: Arc<RateLimiter>,
-    pub trust_forwarded_for: bool,
+    /// Trusted proxies in front of the API whose `X-Forwarded-For` entries count (0: none).
+    pub forwarded_for_hops: usize,
     pub request_timeout: Duration,
     pub max_body_bytes: usize,
     pub max_batch: usize,
@@ -61,7 +62,7 @@ impl AppState {
             metrics,
             limits: config.limits,
             limiter: Arc::new(limiter),
-            trust_forwarded_for: config.trust_forwarded_for,
+            forwarded_for_hops: config.forwarded_for_hops,
             request_timeout: config.request_timeout,
             max_body_bytes: config.max_body_bytes,
             max_batch: config.max_batch,

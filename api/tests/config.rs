@@ -27,6 +27,7 @@ fn each_bad_variable_is_named() {
         ("HTTP_WORKERS", "-1"),
         ("GRAPHQL_MAX_BATCH", "1000"),
         ("GRAPHQL_MAX_BODY_BYTES", "big"),
+        ("RATE_LIMIT_TRUSTED_PROXIES", "0"),
         ("GRAPHIQL_ENABLED", "maybe"),
         ("JWT_ALGORITHM", "HS256"),
         ("JWT_LEEWAY_SECONDS", "3600"),

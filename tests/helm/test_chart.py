@@ -348,6 +348,7 @@ def test_introspection_is_off_and_rate_limits_set_in_production(default_objects,
     assert dev["GRAPHQL_INTROSPECTION"]["value"] == "true"
     assert prod["RATE_LIMIT_TRUST_FORWARDED_FOR"]["value"] == "true"
     assert dev["RATE_LIMIT_TRUST_FORWARDED_FOR"]["value"] == "false"
+    assert prod["RATE_LIMIT_TRUSTED_PROXIES"]["value"] == "1"
     assert prod["CORS_ALLOWED_ORIGINS"]["value"] == "https://kpi.mhlw.example.jp"
     assert "CORS_ALLOWED_ORIGINS" not in dev
     assert int(prod["RATE_LIMIT_MUTATIONS"]["value"]) < int(prod["RATE_LIMIT_QUERIES"]["value"])

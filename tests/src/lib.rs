@@ -182,6 +182,8 @@ pub struct Options {
     pub redis_url: Option<String>,
     pub cors_origins: Vec<String>,
     pub request_timeout: Duration,
+    /// Trusted proxies whose `X-Forwarded-For` entries count (0: the header is ignored).
+    pub forwarded_for_hops: usize,
 }
 
 impl Default for Options {
@@ -199,6 +201,7 @@ impl Default for Options {
             redis_url: None,
             cors_origins: Vec::new(),
             request_timeout: Duration::from_secs(30),
+            forwarded_for_hops: 0,
         }
     }
 }
@@ -257,7 +260,7 @@ impl TestApp {
             redis,
             limits: options.limits,
             limiter: Arc::new(limiter),
-            trust_forwarded_for: false,
+            forwarded_for_hops: options.forwarded_for_hops,
             request_timeout: options.request_timeout,
             max_body_bytes: 64 * 1024,
             max_batch: 10,

@@ -91,7 +91,7 @@ async fn rate_limits_hold(app: &TestApp) {
     app.gql(&official, "{ viewer { role } }", json!({})).await.ok();
     app.gql(&app.fx.prefecture(&app.fx.osaka), update, json!({ "id": app.fx.osaka.hospital })).await.ok();
 
-    // Failed sign-ins from one address are counted and then refused before verification.
+    // Failed sign-ins from one address are counted, and refused once there were too many.
     for _ in 0..3 {
         assert_eq!(app.gql_with_token(Some("forged"), "{ viewer { role } }", json!({})).await.status, 401);
     }
@@ -311,4 +311,71 @@ async fn a_batch_shares_one_deadline() {
     assert!(results.iter().all(|r| r["errors"][0]["extensions"]["code"] == "TIMEOUT"), "{}", reply.body);
     // One request timeout in all, not one per operation.
     assert!(took < std::time::Duration::from_millis(2_500), "the batch took {took:?}");
+}
+
+#[tokio::test]
+async fn a_verified_token_passes_whatever_others_behind_the_same_address_forged() {
+    let app = TestApp::with(strict_limits(100)).await;
+    for _ in 0..3 {
+        assert_eq!(app.gql_with_token(Some("forged"), "{ viewer { role } }", json!({})).await.status, 401);
+    }
+    let reply = app.gql_with_token(Some("forged"), "{ viewer { role } }", json!({})).await;
+    assert_eq!((reply.status, reply.code()), (429, Some("RATE_LIMITED")));
+    // The same address, a token that verifies: served.
+    app.gql(&app.fx.national(), "{ viewer { role } }", json!({})).await.ok();
+    let reply = app.gql_with_token(Some("forged"), "{ viewer { role } }", json!({})).await;
+    assert_eq!(reply.status, 429, "and forging goes on being refused");
+}
+
+/// A request through the one trusted proxy, whose `X-Forwarded-For` reads `forwarded`.
+async fn through_proxy(app: &TestApp, forwarded: &str) -> Reply {
+    let token = app.token(&app.fx.national());
+    app.send(
+        TestRequest::post()
+            .uri("/graphql")
+            .peer_addr("10.0.0.2:40000".parse().expect("address"))
+            .insert_header(("content-type", "application/json"))
+            .insert_header(("authorization", format!("Bearer {token}")))
+            .insert_header(("x-forwarded-for", forwarded.to_owned()))
+            .set_payload(json!({ "query": "{ viewer { role } }" }).to_string()),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn behind_a_proxy_the_address_it_wrote_is_the_key() {
+    let mut options = Options { forwarded_for_hops: 1, ..Options::default() };
+    options.rate_limits.per_ip = 3;
+    let app = TestApp::with(options).await;
+    // Bypass: the client writes a new address each time; the proxy appends the real one.
+    for i in 0..3 {
+        through_proxy(&app, &format!("198.51.100.{i}, 203.0.113.7")).await.ok();
+    }
+    let reply = through_proxy(&app, "198.51.100.99, 203.0.113.7").await;
+    assert_eq!((reply.status, reply.code()), (429, Some("RATE_LIMITED")), "{}", reply.body);
+    // Lock-out: naming someone else's address spends the writer's budget, not theirs.
+    for _ in 0..3 {
+        through_proxy(&app, "203.0.113.50, 203.0.113.8").await.ok();
+    }
+    through_proxy(&app, "203.0.113.50").await.ok();
+}
+
+#[tokio::test]
+async fn the_mutation_limit_counts_root_mutation_fields() {
+    let app = TestApp::with(strict_limits(60)).await;
+    let official = app.fx.prefecture(&app.fx.tokyo);
+    let fields: String = (0..10)
+        .map(|i| {
+            format!(
+                "u{i}: updateOrganisation(id: \"{}\", input: {{ ehrInUse: true }}) {{ id }} ",
+                app.fx.tokyo.hospital
+            )
+        })
+        .collect();
+    let operation = json!({ "query": format!("mutation {{ {fields} }}") });
+    let reply = post_batch(&app, &official, vec![operation; 10]).await;
+    let results = reply.body.as_array().expect("a batch answers with an array");
+    let passed = results.iter().filter(|r| r.get("errors").is_none()).count();
+    assert_eq!(passed, 6, "60 mutation fields a minute, ten to an operation: {}", reply.body);
+    assert!(results[6..].iter().all(|r| r["errors"][0]["extensions"]["code"] == "RATE_LIMITED"), "{}", reply.body);
 }
