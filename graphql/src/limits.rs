@@ -1,6 +1,6 @@
 //! What a document may cost, checked before anything runs. juniper bounds depth, tokens and
-//! fields while parsing; this adds what it lacks: a cost budget, and caps on aliases and root
-//! fields. The same walk yields what the audit log and the metrics need (operation name, root
+//! fields while parsing; this adds what it lacks: a cost budget, caps on aliases and root
+//! fields, and a plausible range for every date input. The same walk yields what the audit log and the metrics need (operation name, root
 //! fields and the ids they target).
 //!
 //! The cost is the number of objects the answer can hold: every object field 1, times the items
@@ -87,6 +87,11 @@ pub struct Analysis {
     pub root_fields: Vec<RootField>,
 }
 
+/// Years every date and time input must lie in: the registry's events (designations, windows,
+/// incidents, inspections) fall well inside, and PostgreSQL, whose dates end at 4713 BC, never
+/// sees one it cannot store (that was an `INTERNAL` error).
+const PLAUSIBLE_YEARS: std::ops::RangeInclusive<i32> = 1900..=2100;
+
 /// Connections without a valid `first` are charged as if full.
 const MAX_PAGE: u64 = 100;
 /// Short lists of one object without paging (vendors of a hospital, an incident's tasks …) are
@@ -110,14 +115,17 @@ const MAX_FISCAL_YEARS: u64 = renkei_core::kpis::MAX_YEARS as u64;
 /// Hospitals and clinics whose checklist status one call lists; the list is not paged, so
 /// this is a charge, not a bound (a prefecture official of Tokyo sees more).
 const OVERSEEN_HOSPITALS: u64 = 1_000;
-/// `incidentStatistics` by month over a window that cannot be read is charged a century.
-const UNKNOWN_MONTHS: u64 = 1_200;
+/// `incidentStatistics` by month over a window that cannot be read is charged every month dates
+/// may name.
+const UNKNOWN_MONTHS: u64 = (*PLAUSIBLE_YEARS.end() - *PLAUSIBLE_YEARS.start() + 1) as u64 * 12;
 
 struct Walk<'d> {
     schema: &'d SchemaType<DefaultScalarValue>,
     fragments: Fragments<'d>,
     variables: &'d Variables,
     aliases: usize,
+    /// The first date input outside [`PLAUSIBLE_YEARS`].
+    implausible: Option<LimitError>,
 }
 
 /// A value with its variable resolved; `None` for a missing variable or null.
@@ -217,6 +225,49 @@ fn collect_targets(name: &str, value: &InputValue, variables: &Variables, out: &
 }
 
 impl<'d> Walk<'d> {
+    /// Notes the first `LocalDate` or `DateTime` in `value` (an argument or input field of type
+    /// `ty`, variables resolved, input objects and lists walked) outside [`PLAUSIBLE_YEARS`].
+    fn check_dates(&mut self, name: &str, ty: &juniper::Type, value: &InputValue) {
+        if self.implausible.is_some() {
+            return;
+        }
+        let Some(value) = resolved(value, self.variables) else { return };
+        match value {
+            InputValue::List(items) => {
+                for item in items {
+                    self.check_dates(name, ty, &item.item);
+                }
+            }
+            InputValue::Object(fields) => {
+                let Some(input) = self.schema.concrete_type_by_name(ty.innermost_name()) else { return };
+                for (key, v) in fields {
+                    if let Some(field) = input.input_field_by_name(&key.item) {
+                        self.check_dates(&key.item, &field.arg_type, &v.item);
+                    }
+                }
+            }
+            InputValue::Scalar(DefaultScalarValue::String(text)) => {
+                // The formats juniper's chrono scalars read; what they cannot read they refuse.
+                let year = match ty.innermost_name() {
+                    "LocalDate" => chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok().map(|d| d.year()),
+                    "DateTime" => chrono::DateTime::parse_from_rfc3339(text).ok().map(|t| t.to_utc().year()),
+                    _ => None,
+                };
+                if year.is_some_and(|y| !PLAUSIBLE_YEARS.contains(&y)) {
+                    self.implausible = Some(LimitError {
+                        code: "BAD_USER_INPUT",
+                        message: format!(
+                            "{name}: {text} is not a plausible date (years {} to {})",
+                            PLAUSIBLE_YEARS.start(),
+                            PLAUSIBLE_YEARS.end()
+                        ),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// Cost of a selection set on `parent`: every object field costs 1, times the items of
     /// the lists and connections above it.
     fn cost(
@@ -239,14 +290,20 @@ impl<'d> Walk<'d> {
                     if field.name.item.starts_with("__") {
                         continue;
                     }
-                    let Some(children) = &field.selection_set else { continue };
-                    let meta = self.schema.concrete_type_by_name(parent).and_then(|t| t.field_by_name(field.name.item));
+                    let schema = self.schema;
+                    let meta = schema.concrete_type_by_name(parent).and_then(|t| t.field_by_name(field.name.item));
                     let Some(meta) = meta else { continue };
-                    let child_type = meta.field_type.innermost_name().to_owned();
                     let args = Arguments {
                         items: field.arguments.as_ref().map_or(&[][..], |a| &a.item.items),
                         variables: self.variables,
                     };
+                    for (name, value) in args.items {
+                        if let Some(arg) = meta.arguments.iter().flatten().find(|a| a.name == name.item) {
+                            self.check_dates(name.item, &arg.arg_type, &value.item);
+                        }
+                    }
+                    let Some(children) = &field.selection_set else { continue };
+                    let child_type = meta.field_type.innermost_name().to_owned();
                     let first = args.get("first");
                     let (multiplier, connection) = match first {
                         Some(n) => (int_argument(n, self.variables).map_or(MAX_PAGE, |n| n.min(MAX_PAGE)).max(1), true),
@@ -451,8 +508,11 @@ pub fn analyse(
             ),
         });
     }
-    let mut walk = Walk { schema, fragments, variables, aliases: 0 };
+    let mut walk = Walk { schema, fragments, variables, aliases: 0, implausible: None };
     let cost = walk.cost(&root, &op.selection_set, false, &mut Vec::new());
+    if let Some(e) = walk.implausible {
+        return Err(e);
+    }
     if walk.aliases > limits.max_aliases {
         return Err(LimitError {
             code: "TOO_MANY_ALIASES",
@@ -566,8 +626,9 @@ mod tests {
         // April 2025 to April 2026 touches 13 months, and the total row.
         let year = serde_json::json!({ "from": "2025-04-01T00:00:00+09:00", "until": "2026-04-01T00:00:00+09:00" });
         assert_eq!(cost(query, year), Ok(14));
-        let ages = serde_json::json!({ "from": "1000-01-01T00:00:00Z", "until": "9999-01-01T00:00:00Z" });
-        assert_eq!(cost(query, ages).map_err(|e| e.code), Err("QUERY_TOO_COMPLEX"));
+        // The widest window dates allow: two centuries of months.
+        let ages = serde_json::json!({ "from": "1900-01-01T00:00:00Z", "until": "2100-12-31T00:00:00Z" });
+        assert_eq!(cost(query, ages), Ok(2_413));
         let by_prefecture = "{ incidentStatistics(from: \"2025-04-01T00:00:00Z\", until: \"2026-04-01T00:00:00Z\", groupBy: PREFECTURE) { key } }";
         assert_eq!(cost(by_prefecture, serde_json::json!({})), Ok(48));
     }
@@ -577,5 +638,27 @@ mod tests {
         assert_eq!(cost("{ prefectures { code } }", serde_json::json!({})), Ok(47));
         assert_eq!(cost("{ regions { prefectures { code } } }", serde_json::json!({})), Ok(8 * (9 + 1)));
         assert_eq!(cost("{ incidentFlowchart { ransomwarePoints { no } } }", serde_json::json!({})), Ok(37 * 12));
+    }
+
+    #[test]
+    fn dates_outside_the_plausible_years_are_bad_user_input() {
+        let refused =
+            |query: &str, variables: serde_json::Value| cost(query, variables).map_err(|e| (e.code, e.message));
+        let window = "mutation($closes: LocalDate!) { setSubmissionWindow(fiscalYear: 2026, opensOn: \"2026-04-01\", closesOn: $closes) { fiscalYear } }";
+        for closes in ["+200000-03-31", "-5000-01-01", "9999-03-31"] {
+            let answer = refused(window, serde_json::json!({ "closes": closes }));
+            assert!(
+                matches!(&answer, Err(("BAD_USER_INPUT", m)) if m.starts_with("closesOn:")),
+                "{closes}: {answer:?}"
+            );
+        }
+        assert!(refused(window, serde_json::json!({ "closes": "2027-03-31" })).is_ok());
+        // Inside input objects, and as literals of a query.
+        let task = "mutation { addIncidentTask(id: \"x\", input: { title: \"t\", dueOn: \"1066-10-14\" }) { id } }";
+        assert!(matches!(refused(task, serde_json::json!({})), Err(("BAD_USER_INPUT", m)) if m.starts_with("dueOn:")));
+        let coverage = "{ designationCoverage(asOf: \"0001-01-01\") { asOf } }";
+        assert_eq!(refused(coverage, serde_json::json!({})).map_err(|e| e.0), Err("BAD_USER_INPUT"));
+        let events = "{ incidents(first: 5, filter: { discoveredFrom: \"0001-01-01T00:00:00Z\" }) { totalCount } }";
+        assert_eq!(refused(events, serde_json::json!({})).map_err(|e| e.0), Err("BAD_USER_INPUT"));
     }
 }

@@ -379,3 +379,29 @@ async fn the_mutation_limit_counts_root_mutation_fields() {
     assert_eq!(passed, 6, "60 mutation fields a minute, ten to an operation: {}", reply.body);
     assert!(results[6..].iter().all(|r| r["errors"][0]["extensions"]["code"] == "RATE_LIMITED"), "{}", reply.body);
 }
+
+#[tokio::test]
+async fn dates_outside_a_plausible_range_are_bad_user_input() {
+    let app = TestApp::new().await;
+    let national = app.fx.national();
+    // Before 4713 BC PostgreSQL cannot store a date: this answered INTERNAL.
+    let coverage = app
+        .gql(
+            &national,
+            "query($d: LocalDate) { designationCoverage(asOf: $d) { asOf } }",
+            json!({ "d": "-5000-01-01" }),
+        )
+        .await;
+    assert_eq!(coverage.code(), Some("BAD_USER_INPUT"), "{}", coverage.body);
+    let before = app.fingerprint().await;
+    let designate = "mutation($id: ID!, $on: LocalDate!) { designateCriticalInfrastructure(hospitalId: $id, designatedOn: $on) { id } }";
+    let reply = app.gql(&national, designate, json!({ "id": app.fx.tokyo.hospital, "on": "9999-04-01" })).await;
+    assert_eq!(reply.code(), Some("BAD_USER_INPUT"), "{}", reply.body);
+    assert!(reply.body["errors"][0]["message"].as_str().unwrap_or_default().starts_with("designatedOn:"));
+    let official = app.fx.prefecture(&app.fx.tokyo);
+    let window = "mutation { setSubmissionWindow(fiscalYear: 2026, opensOn: \"2026-04-01\", closesOn: \"+200000-03-31\") { fiscalYear } }";
+    assert_eq!(app.gql(&official, window, json!({})).await.code(), Some("BAD_USER_INPUT"));
+    assert_eq!(app.fingerprint().await, before, "nothing was written");
+    // A plausible date still goes through.
+    app.gql(&national, designate, json!({ "id": app.fx.tokyo.hospital, "on": "2026-04-01" })).await.ok();
+}
