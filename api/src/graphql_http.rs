@@ -24,6 +24,8 @@ use crate::kpi_cache::KpiCache;
 use crate::rate_limit::Limited;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+/// What a validation error says when introspection is off.
+const INVALID_DOCUMENT: &str = "the document is invalid";
 
 /// The media type the client asked for.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -319,14 +321,18 @@ impl Limited {
     }
 }
 
-fn request_error(rid: &str, code: &str, e: &GraphQLError) -> Outcome {
+/// A request error from juniper. Its validation messages describe the schema (`Unknown field
+/// "rol" on type "Viewer"`); with introspection off they would give away what introspection
+/// hides, so then each says only that the document is invalid, where.
+fn request_error(state: &AppState, rid: &str, code: &str, e: &GraphQLError) -> Outcome {
     let errors: Vec<Value> = match e {
         GraphQLError::ValidationError(rules) => rules
             .iter()
             .map(|r| {
                 let locations: Vec<Value> =
                     r.locations().iter().map(|l| json!({ "line": l.line() + 1, "column": l.column() + 1 })).collect();
-                json!({ "message": r.message(), "locations": locations, "extensions": { "code": code, "requestId": rid } })
+                let message = if state.introspection { r.message() } else { INVALID_DOCUMENT };
+                json!({ "message": message, "locations": locations, "extensions": { "code": code, "requestId": rid } })
             })
             .collect(),
         other => vec![json!({ "message": other.to_string(), "extensions": { "code": code, "requestId": rid } })],
@@ -454,21 +460,22 @@ async fn run_operation(
         Err(e) => {
             return Ran::refused(match parse_limit(&e.item) {
                 Some(limit) => limit_error(rid, &limit),
-                None => request_error(rid, "GRAPHQL_PARSE_FAILED", &GraphQLError::ParseError(e)),
+                None => request_error(state, rid, "GRAPHQL_PARSE_FAILED", &GraphQLError::ParseError(e)),
             });
         }
     };
     if let Some(unknown) = unknown_variable_type(&state.schema.schema, &document) {
-        let e = LimitError { code: "GRAPHQL_VALIDATION_FAILED", message: format!("Unknown type \"{unknown}\"") };
+        let message = if state.introspection { format!("Unknown type \"{unknown}\"") } else { INVALID_DOCUMENT.into() };
+        let e = LimitError { code: "GRAPHQL_VALIDATION_FAILED", message };
         return Ran::refused(limit_error(rid, &e));
     }
     let validate = || ValidatedOperation::new(&op.query, op.operation_name.as_deref(), &state.schema);
     let validated = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(validate)) {
         Ok(Ok(v)) => v,
         Ok(Err(e @ GraphQLError::ParseError(_))) => {
-            return Ran::refused(request_error(rid, "GRAPHQL_PARSE_FAILED", &e));
+            return Ran::refused(request_error(state, rid, "GRAPHQL_PARSE_FAILED", &e));
         }
-        Ok(Err(e)) => return Ran::refused(request_error(rid, "GRAPHQL_VALIDATION_FAILED", &e)),
+        Ok(Err(e)) => return Ran::refused(request_error(state, rid, "GRAPHQL_VALIDATION_FAILED", &e)),
         Err(_) => {
             // A validation rule of juniper's tripped over the document; refuse it, keep serving.
             tracing::error!(request_id = %rid, "graphql.validation_panicked");
@@ -502,7 +509,7 @@ async fn run_operation(
         }
         OperationType::Subscription => {
             return Ran {
-                outcome: request_error(rid, "OPERATION_NOT_SUPPORTED", &GraphQLError::IsSubscription),
+                outcome: request_error(state, rid, "OPERATION_NOT_SUPPORTED", &GraphQLError::IsSubscription),
                 kind,
                 name: None,
             };
@@ -574,7 +581,7 @@ async fn run_operation(
             let errors = (!errs.is_empty()).then(|| serde_json::to_value(&errs).unwrap_or_else(|_| json!([])));
             Outcome { kept: None, body: Body { data: Some(data), errors }, request_error: false, forced: None }
         }
-        Ok(Err(e)) => request_error(rid, "BAD_USER_INPUT", &e),
+        Ok(Err(e)) => request_error(state, rid, "BAD_USER_INPUT", &e),
         Err(_) => timed_out(state, rid),
     };
     if let Some(session) = &ctx.session {

@@ -32,6 +32,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     pub max_batch: usize,
     pub graphiql: bool,
+    /// `__schema` and `__type` are answered, and validation errors may name types and fields.
+    pub introspection: bool,
     pub kpi: renkei_core::kpis::coverage::Settings,
     pub kpi_cache: Arc<crate::kpi_cache::KpiCache>,
 }
@@ -67,6 +69,7 @@ impl AppState {
             max_body_bytes: config.max_body_bytes,
             max_batch: config.max_batch,
             graphiql: config.graphiql,
+            introspection: config.introspection,
             kpi: config.kpi,
             kpi_cache: Arc::new(crate::kpi_cache::KpiCache::new(config.kpi_cache_entries)),
         })

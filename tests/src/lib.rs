@@ -265,6 +265,7 @@ impl TestApp {
             max_body_bytes: 64 * 1024,
             max_batch: 10,
             graphiql: true,
+            introspection: options.introspection,
             kpi: options.kpi,
             kpi_cache: Default::default(),
         };

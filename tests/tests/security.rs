@@ -67,6 +67,29 @@ async fn introspection_can_be_switched_off() {
     assert_eq!(post_as_national(&app, "{ viewer { role } }").await.status, 200);
     let open = TestApp::new().await;
     assert_eq!(post_as_national(&open, "{ __schema { queryType { name } } }").await.status, 200);
+
+    // Nor do validation errors describe the schema then: they only say where the document is wrong.
+    for probe in [
+        "{ viewer { rol } }",
+        "query($v: Nope) { viewer { role } }",
+        "{ kpiReport(fiscalYears: [2024], groupBy: [NOPE]) { metric } }",
+    ] {
+        let reply = post_as_national(&app, probe).await;
+        assert_eq!((reply.status, reply.code()), (400, Some("GRAPHQL_VALIDATION_FAILED")), "{}", reply.body);
+        let error = &reply.body["errors"][0];
+        assert_eq!(error["message"], "the document is invalid", "{probe}: {error}");
+        if !probe.starts_with("query($v") {
+            assert!(error["locations"][0]["line"].is_number(), "{probe}: the location stays: {error}");
+        }
+        let described = post_as_national(&open, probe).await;
+        assert_ne!(described.body["errors"][0]["message"], "the document is invalid", "{}", described.body);
+    }
+    // Variables that do not fit their types, likewise.
+    let token = app.token(&app.fx.national());
+    let query = "query($by: [KpiDimension!]) { kpiReport(fiscalYears: [2024], groupBy: $by) { metric } }";
+    let reply = app.gql_with_token(Some(&token), query, json!({ "by": ["NOPE"] })).await;
+    let message = reply.body["errors"][0]["message"].as_str().unwrap_or_default().to_owned();
+    assert!(!message.contains("KpiDimension"), "{message}");
 }
 
 fn strict_limits(mutations: u32) -> Options {
