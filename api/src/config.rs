@@ -12,6 +12,8 @@ use renkei_core::config::{DatabaseConfig, parse_or, redis_url, var_or};
 pub struct ApiConfig {
     /// `BIND_ADDRESS`
     pub bind: String,
+    /// `METRICS_BIND_ADDRESS`: where `/metrics` is served, apart from the API.
+    pub metrics_bind: String,
     /// `HTTP_WORKERS`: actix worker threads (default: one per core).
     pub workers: usize,
     /// `GRAPHQL_MAX_BODY_BYTES`: largest accepted POST body.
@@ -81,6 +83,11 @@ impl ApiConfig {
         if trusted_proxies == 0 || trusted_proxies > 10 {
             anyhow::bail!("RATE_LIMIT_TRUSTED_PROXIES must be between 1 and 10");
         }
+        let bind = var_or("BIND_ADDRESS", "127.0.0.1:8080");
+        let metrics_bind = var_or("METRICS_BIND_ADDRESS", "127.0.0.1:9464");
+        if metrics_bind == bind {
+            anyhow::bail!("METRICS_BIND_ADDRESS must differ from BIND_ADDRESS: metrics are not served with the API");
+        }
         let request_timeout = parse_or("REQUEST_TIMEOUT_SECONDS", 30u64)?;
         if request_timeout == 0 || request_timeout > 300 {
             anyhow::bail!("REQUEST_TIMEOUT_SECONDS must be between 1 and 300");
@@ -99,7 +106,8 @@ impl ApiConfig {
             forwarded_for_hops: if parse_or("RATE_LIMIT_TRUST_FORWARDED_FOR", false)? { trusted_proxies } else { 0 },
             request_timeout: Duration::from_secs(request_timeout),
             cors_origins,
-            bind: var_or("BIND_ADDRESS", "127.0.0.1:8080"),
+            bind,
+            metrics_bind,
             workers,
             max_body_bytes: parse_or("GRAPHQL_MAX_BODY_BYTES", 64 * 1024usize)?,
             max_batch,

@@ -196,11 +196,13 @@ def test_servicemonitor_scrapes_metrics_of_api_and_worker(values):
     selected = [s for s in of_kind(objects, "Service") if selects(spec["selector"], s["metadata"]["labels"])]
     by_component = {s["metadata"]["labels"]["app.kubernetes.io/component"]: s for s in selected}
     assert set(by_component) == {"api", "worker"}
-    for component, target in (("api", "http"), ("worker", 8081)):
+    # The API's metrics have their own port (METRICS_BIND_ADDRESS), never the one the Ingress
+    # routes to; the worker's share its probes' port.
+    for component, target, port in (("api", "metrics", 9464), ("worker", "http", 8081)):
         ports = by_component[component]["spec"]["ports"]
         scraped = [p for p in ports for e in endpoints if p["name"] == e["port"]]
         assert scraped, f"no endpoint port on the {component} Service"
-        assert all(p["targetPort"] == target or p["port"] == target for p in scraped)
+        assert all(p["targetPort"] == target and p["port"] == port for p in scraped)
     worker_port = one(objects, "Deployment", "worker")["spec"]["template"]["spec"]["containers"][0]["ports"][0]
     assert worker_port == {"name": "http", "containerPort": 8081, "protocol": "TCP"}
     if values is CASES["production"]:
@@ -294,11 +296,13 @@ def test_probes_and_listen_addresses(case):
     for component, (address, variable, port) in expected.items():
         (c,) = one(objects, "Deployment", component)["spec"]["template"]["spec"]["containers"]
         assert env_of(c)[variable]["value"] == address, name
-        assert c["ports"] == [{"name": "http", "containerPort": port, "protocol": "TCP"}]
+        metrics = [{"name": "metrics", "containerPort": 9464, "protocol": "TCP"}] if component == "api" else []
+        assert c["ports"] == [{"name": "http", "containerPort": port, "protocol": "TCP"}, *metrics], name
         assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}, name
         assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}, name
     api = one(objects, "Deployment", "api")["spec"]["template"]["spec"]["containers"][0]
     worker = one(objects, "Deployment", "worker")["spec"]["template"]["spec"]["containers"][0]
+    assert env_of(api)["METRICS_BIND_ADDRESS"]["value"] == "0.0.0.0:9464", name
     assert api["command"] + api.get("args", []) == ["renkei-api", "serve"]
     assert worker["command"] + worker.get("args", []) == ["renkei-worker"]
 

@@ -300,6 +300,21 @@ impl TestApp {
         Reply { status, content_type, headers, body, raw: bytes.to_vec() }
     }
 
+    /// Sends a request to the metrics address's routes (`METRICS_BIND_ADDRESS`).
+    pub async fn send_metrics(&self, req: test::TestRequest) -> Reply {
+        let app = test::init_service(
+            App::new().app_data(web::Data::new(self.state.clone())).configure(renkei_api::metrics_routes),
+        )
+        .await;
+        let res = test::call_service(&app, req.to_request()).await;
+        let status = res.status().as_u16();
+        let content_type =
+            res.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let bytes = test::read_body(res).await;
+        let body = Value::String(String::from_utf8_lossy(&bytes).into());
+        Reply { status, content_type, headers: Default::default(), body, raw: bytes.to_vec() }
+    }
+
     /// POSTs one operation as `principal`.
     pub async fn gql(&self, principal: &Principal, query: &str, variables: Value) -> Reply {
         let token = self.token(principal);

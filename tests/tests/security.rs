@@ -137,7 +137,7 @@ async fn without_redis_the_api_serves_and_limits_locally() {
     rate_limits_hold(&app).await;
     assert_eq!(app.state.metrics.rate_limit_redis_up.get(), 0);
     assert!(app.state.metrics.rate_limit_fallbacks.get() > 0, "the fallback shows in the metrics");
-    let metrics = app.send(TestRequest::get().uri("/metrics")).await;
+    let metrics = app.send_metrics(TestRequest::get().uri("/metrics")).await;
     assert!(metrics.body.as_str().unwrap_or_default().contains("renkei_rate_limit_redis_up{process=\"api\"} 0"));
 }
 
