@@ -34,16 +34,14 @@ pub struct Limited {
     pub retry_after: u64,
 }
 
-/// Atomically: drop entries older than the window; refuse when `count` more (at least one)
-/// would overfill it, answering how long until enough of the oldest expire; else add `count`
-/// entries for this request.
+/// Atomically: drop entries older than the window; refuse when `count` more would overfill it,
+/// answering how long until enough of the oldest expire; else add `count` entries.
 const SLIDING_WINDOW: &str = r"
 local key, now, window, limit, member, count = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
 redis.call('ZREMRANGEBYSCORE', key, 0, now - window)
 local held = redis.call('ZCARD', key)
-local need = math.max(count, 1)
-if held + need > limit then
-  local expiring = math.max(math.min(held + need - limit, held) - 1, 0)
+if held + count > limit then
+  local expiring = math.max(math.min(held + count - limit, held) - 1, 0)
   local entry = redis.call('ZRANGE', key, expiring, expiring, 'WITHSCORES')
   if entry[2] == nil then return {0, window} end
   return {0, tonumber(entry[2]) + window - now}
@@ -51,7 +49,7 @@ end
 for i = 1, count do
   redis.call('ZADD', key, now, member .. '-' .. i)
 end
-if count > 0 then redis.call('PEXPIRE', key, window) end
+redis.call('PEXPIRE', key, window)
 return {1, 0}
 ";
 
@@ -99,12 +97,12 @@ impl RateLimiter {
         Some(conn)
     }
 
-    /// One decision for `key` against `limit`: room for `count` more (at least one), which are
-    /// then counted.
+    /// One decision for `key` against `limit`: room for `count` more, which are then counted.
     async fn decide(&self, scope: &'static str, key: &str, limit: u32, count: u32) -> Result<(), Limited> {
         if limit == 0 {
             return Ok(());
         }
+        let count = count.max(1);
         let key = format!("{}:{scope}:{key}", self.prefix);
         let shared = match self.connection().await {
             Some(mut conn) => {
@@ -153,7 +151,7 @@ impl RateLimiter {
         if entry.0.elapsed() >= WINDOW {
             *entry = (Instant::now(), 0);
         }
-        if entry.1.saturating_add(count.max(1)) > limit {
+        if entry.1.saturating_add(count) > limit {
             let wait = WINDOW.saturating_sub(entry.0.elapsed()).as_millis() as i64;
             return (0, wait);
         }
