@@ -496,6 +496,16 @@ pub fn analyse(
         OperationType::Subscription => None,
     }
     .unwrap_or_default();
+    // Variables the request leaves out take their defaults, as they will when the operation runs.
+    let mut with_defaults = variables.clone();
+    for (name, definition) in op.variables_definition.iter().flat_map(|d| &d.item.items) {
+        if let Some(default) = &definition.default_value
+            && !with_defaults.contains_key(name.item)
+        {
+            with_defaults.insert(name.item.to_owned(), default.item.clone());
+        }
+    }
+    let variables = &with_defaults;
     let mut roots = Vec::new();
     root_fields(&op.selection_set, &fragments, variables, &mut roots, 0);
     if roots.len() > limits.max_root_fields {
@@ -575,6 +585,11 @@ mod tests {
             format!("query($fy: [Int!]!, $by: [KpiDimension!]) {{ kpiReport(fiscalYears: $fy, groupBy: $by) {ROW} }}");
         let variables = serde_json::json!({ "fy": [2022, 2023, 2024], "by": ["BED_BAND", "PREFECTURE"] });
         assert_eq!(cost(&by_variables, variables), Ok(7_896));
+        let defaults = format!(
+            "query($fy: [Int!]! = [2022, 2023, 2024], $by: [KpiDimension!] = [PREFECTURE, BED_BAND]) \
+             {{ kpiReport(fiscalYears: $fy, groupBy: $by) {ROW} }}"
+        );
+        assert_eq!(cost(&defaults, serde_json::json!({})), Ok(7_896));
     }
 
     #[test]
@@ -660,5 +675,9 @@ mod tests {
         assert_eq!(refused(coverage, serde_json::json!({})).map_err(|e| e.0), Err("BAD_USER_INPUT"));
         let events = "{ incidents(first: 5, filter: { discoveredFrom: \"0001-01-01T00:00:00Z\" }) { totalCount } }";
         assert_eq!(refused(events, serde_json::json!({})).map_err(|e| e.0), Err("BAD_USER_INPUT"));
+        // A variable's default is what the operation would run with.
+        let defaulted = "query($d: LocalDate = \"-5000-01-01\") { designationCoverage(asOf: $d) { asOf } }";
+        assert_eq!(refused(defaulted, serde_json::json!({})).map_err(|e| e.0), Err("BAD_USER_INPUT"));
+        assert!(refused(defaulted, serde_json::json!({ "d": "2026-04-01" })).is_ok());
     }
 }

@@ -416,6 +416,8 @@ async fn dates_outside_a_plausible_range_are_bad_user_input() {
         )
         .await;
     assert_eq!(coverage.code(), Some("BAD_USER_INPUT"), "{}", coverage.body);
+    let defaulted = "query($d: LocalDate = \"-5000-01-01\") { designationCoverage(asOf: $d) { asOf } }";
+    assert_eq!(app.gql(&national, defaulted, json!({})).await.code(), Some("BAD_USER_INPUT"));
     let before = app.fingerprint().await;
     let designate = "mutation($id: ID!, $on: LocalDate!) { designateCriticalInfrastructure(hospitalId: $id, designatedOn: $on) { id } }";
     let reply = app.gql(&national, designate, json!({ "id": app.fx.tokyo.hospital, "on": "9999-04-01" })).await;
