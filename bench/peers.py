@@ -798,15 +798,17 @@ def main() -> None:
     bad_tokens = {"bad-signature": forged, "wrong-audience": wrong_aud, "garbage": "not.a.jwt"}
 
     # Our API.
-    api_port, pg_port = free_port(), free_port()
+    api_port, metrics_port, pg_port = free_port(), free_port(), free_port()
     api_env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
-    api_env.update(DATABASE_URL=app_url, BIND_ADDRESS=f"127.0.0.1:{api_port}", HTTP_WORKERS=str(CONFIG["http_workers"]),
+    api_env.update(DATABASE_URL=app_url, BIND_ADDRESS=f"127.0.0.1:{api_port}",
+                   METRICS_BIND_ADDRESS=f"127.0.0.1:{metrics_port}", HTTP_WORKERS=str(CONFIG["http_workers"]),
                    DATABASE_POOL_SIZE=str(CONFIG["pool_size"]), RATE_LIMIT_PER_IP="0", RATE_LIMIT_AUTH_FAILURES="0",
                    RATE_LIMIT_QUERIES="0", RATE_LIMIT_MUTATIONS="0", RUST_LOG=CONFIG["rust_log"],
                    GRAPHIQL_ENABLED="false")
     api_log = OUT / "renkei-api.log"
     api_proc = spawn([api, "serve"], api_log, api_env)
     ours_base = f"http://127.0.0.1:{api_port}"
+    ours_metrics = f"http://127.0.0.1:{metrics_port}"
     ours = ours_base + "/graphql"
     SERVER_PROC[ours] = api_proc
 
@@ -848,7 +850,7 @@ def main() -> None:
         reqs = reads["list"] if key == "list" else reads["byid_req"]
         say(f"{title}")
         runners = {}
-        for who, url, base in (("PostGraphile 5", pg, None), ("Renkei API", ours, ours_base)):
+        for who, url, base in (("PostGraphile 5", pg, None), ("Renkei API", ours, ours_metrics)):
             req = reqs["ours" if who == "Renkei API" else "postgraphile"]
             run_oha(oha, f"{who} {key}", url, req, national, CONFIG["warmup_rate"], warm, CONFIG["connections"],
                     base, record=False)
@@ -861,7 +863,7 @@ def main() -> None:
         if pg_best is not None:
             rate = int(round(1.5 * pg_best["rate"]))
             extra = run_oha(oha, f"Renkei API {key} 1.5x", ours, reqs["ours"], national, rate, secs,
-                            CONFIG["connections"], ours_base) | {"target": "Renkei API at 1.5× PostGraphile's capacity"}
+                            CONFIG["connections"], ours_metrics) | {"target": "Renkei API at 1.5× PostGraphile's capacity"}
             extra["kept_up"] = kept_up(extra)
         if extra and extra["kept_up"] and (our_best is None or extra["rate"] > our_best["rate"]):
             our_best = extra  # it held a higher rate than the steps did
@@ -887,12 +889,12 @@ def main() -> None:
         say(title)
         run_pgbench(app_url, CONFIG["kpi_warmup_rate"], warm, record=False)
         run_oha(oha, "Renkei API kpi", ours, {"query": KPI_QUERY}, national, CONFIG["kpi_warmup_rate"], warm,
-                CONFIG["kpi_connections"], ours_base, record=False)
+                CONFIG["kpi_connections"], ours_metrics, record=False)
         found = find_capacities({
             "PostgreSQL alone (pgbench)": lambda rate: run_pgbench(app_url, rate, secs),
             "Renkei API (kpiReport)": lambda rate: run_oha(
                 oha, "Renkei API kpi", ours, {"query": KPI_QUERY}, national, rate, secs, CONFIG["kpi_connections"],
-                ours_base) | {"target": "Renkei API (kpiReport)"},
+                ours_metrics) | {"target": "Renkei API (kpiReport)"},
         }, CONFIG["kpi_rates"])
         pg_best, pg_steps, pg_all = found["PostgreSQL alone (pgbench)"]
         our_best, our_steps, our_all = found["Renkei API (kpiReport)"]

@@ -78,8 +78,9 @@ unset OTEL_EXPORTER_OTLP_ENDPOINT
 
 # --- The server on a free loopback port -------------------------------------------------------
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+METRICS_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 # Rate limits off: the fuzzer sends far more than a person would, and 429s would hide the rest.
-BIND_ADDRESS=127.0.0.1:$PORT GRAPHIQL_ENABLED=true RATE_LIMIT_PER_IP=0 RATE_LIMIT_AUTH_FAILURES=0 \
+BIND_ADDRESS=127.0.0.1:$PORT METRICS_BIND_ADDRESS=127.0.0.1:$METRICS_PORT GRAPHIQL_ENABLED=true RATE_LIMIT_PER_IP=0 RATE_LIMIT_AUTH_FAILURES=0 \
   RATE_LIMIT_QUERIES=0 RATE_LIMIT_MUTATIONS=0 "$BIN/renkei-api" serve >"$SERVER_LOG" 2>&1 &
 server_pid=$!
 for _ in $(seq 1 60); do

@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 source .dev/env
 BIN=${CARGO_TARGET_DIR:-$HOME/.cache/renkei/target}/debug
 export BIND_ADDRESS=${BIND_ADDRESS:-127.0.0.1:8080}
+export METRICS_BIND_ADDRESS=${METRICS_BIND_ADDRESS:-127.0.0.1:9464}
 export WORKER_BIND_ADDRESS=${WORKER_BIND_ADDRESS:-127.0.0.1:8081}
 # Without SMTP_URL the worker writes alerts as .eml files here.
 export MAIL_DIR=${MAIL_DIR:-$PWD/.dev/mail}
@@ -31,6 +32,7 @@ echo "Renkei is running."
 echo "  GraphiQL:  http://$BIND_ADDRESS/graphiql"
 echo "  GraphQL:   http://$BIND_ADDRESS/graphql"
 echo "  Readiness: http://$BIND_ADDRESS/readyz"
+echo "  Metrics:   http://$METRICS_BIND_ADDRESS/metrics"
 echo "  Alerts:    ${SMTP_URL:-$MAIL_DIR (.eml files)}"
 echo
 echo "Tokens (8 hours; send as 'Authorization: Bearer <token>'):"

@@ -12,6 +12,8 @@ use renkei_core::config::{DatabaseConfig, parse_or, redis_url, var_or};
 pub struct ApiConfig {
     /// `BIND_ADDRESS`
     pub bind: String,
+    /// `METRICS_BIND_ADDRESS`: where `/metrics` is served, apart from the API.
+    pub metrics_bind: String,
     /// `HTTP_WORKERS`: actix worker threads (default: one per core).
     pub workers: usize,
     /// `GRAPHQL_MAX_BODY_BYTES`: largest accepted POST body.
@@ -27,9 +29,10 @@ pub struct ApiConfig {
     pub limits: Limits,
     /// `RATE_LIMIT_PER_IP`, `RATE_LIMIT_AUTH_FAILURES`, `RATE_LIMIT_QUERIES`, `RATE_LIMIT_MUTATIONS`.
     pub rate_limits: RateLimits,
-    /// `RATE_LIMIT_TRUST_FORWARDED_FOR`: take the client IP from `X-Forwarded-For` (behind a
-    /// trusted ingress only).
-    pub trust_forwarded_for: bool,
+    /// `RATE_LIMIT_TRUST_FORWARDED_FOR` and `RATE_LIMIT_TRUSTED_PROXIES`: how many proxies in
+    /// front of the API append to `X-Forwarded-For` (0 when the header is not trusted); the
+    /// client IP is that many entries from the right.
+    pub forwarded_for_hops: usize,
     /// `REQUEST_TIMEOUT_SECONDS`: longest a GraphQL operation may run.
     pub request_timeout: Duration,
     /// `CORS_ALLOWED_ORIGINS`: comma-separated origins allowed to call from a browser.
@@ -76,6 +79,15 @@ impl ApiConfig {
         {
             anyhow::bail!("CORS_ALLOWED_ORIGINS: {bad:?} is not an origin like https://dashboard.example.jp");
         }
+        let trusted_proxies = parse_or("RATE_LIMIT_TRUSTED_PROXIES", 1usize)?;
+        if trusted_proxies == 0 || trusted_proxies > 10 {
+            anyhow::bail!("RATE_LIMIT_TRUSTED_PROXIES must be between 1 and 10");
+        }
+        let bind = var_or("BIND_ADDRESS", "127.0.0.1:8080");
+        let metrics_bind = var_or("METRICS_BIND_ADDRESS", "127.0.0.1:9464");
+        if metrics_bind == bind {
+            anyhow::bail!("METRICS_BIND_ADDRESS must differ from BIND_ADDRESS: metrics are not served with the API");
+        }
         let request_timeout = parse_or("REQUEST_TIMEOUT_SECONDS", 30u64)?;
         if request_timeout == 0 || request_timeout > 300 {
             anyhow::bail!("REQUEST_TIMEOUT_SECONDS must be between 1 and 300");
@@ -91,10 +103,11 @@ impl ApiConfig {
                 queries_per_token: parse_or("RATE_LIMIT_QUERIES", 600u32)?,
                 mutations_per_token: parse_or("RATE_LIMIT_MUTATIONS", 60u32)?,
             },
-            trust_forwarded_for: parse_or("RATE_LIMIT_TRUST_FORWARDED_FOR", false)?,
+            forwarded_for_hops: if parse_or("RATE_LIMIT_TRUST_FORWARDED_FOR", false)? { trusted_proxies } else { 0 },
             request_timeout: Duration::from_secs(request_timeout),
             cors_origins,
-            bind: var_or("BIND_ADDRESS", "127.0.0.1:8080"),
+            bind,
+            metrics_bind,
             workers,
             max_body_bytes: parse_or("GRAPHQL_MAX_BODY_BYTES", 64 * 1024usize)?,
             max_batch,

@@ -24,6 +24,8 @@ use crate::kpi_cache::KpiCache;
 use crate::rate_limit::Limited;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+/// What a validation error says when introspection is off.
+const INVALID_DOCUMENT: &str = "the document is invalid";
 
 /// The media type the client asked for.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -156,21 +158,27 @@ fn record_principal(span: &tracing::Span, principal: &Principal) {
     }
 }
 
-/// The client's address for rate limits: the peer, or the first `X-Forwarded-For` hop when the
-/// API sits behind a trusted ingress.
+/// The client's address for rate limits: the peer's, or, behind `forwarded_for_hops` trusted
+/// proxies, the address the outermost of them wrote into `X-Forwarded-For`: that many entries
+/// from the right. Entries further left were written by the client and prove nothing; with
+/// fewer entries than trusted proxies (or an entry that is not an address) the peer counts.
 fn client_ip(req: &HttpRequest, state: &AppState) -> String {
-    if state.trust_forwarded_for
-        && let Some(first) = req
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .map(str::trim)
-            .filter(|v| v.parse::<std::net::IpAddr>().is_ok())
-    {
-        return first.to_owned();
+    let peer = || req.peer_addr().map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string());
+    if state.forwarded_for_hops == 0 {
+        return peer();
     }
-    req.peer_addr().map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string())
+    let entries: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    entries
+        .len()
+        .checked_sub(state.forwarded_for_hops)
+        .and_then(|i| entries[i].parse::<std::net::IpAddr>().ok())
+        .map_or_else(peer, |ip| ip.to_string())
 }
 
 /// Rate limits by IP, then the token and the registry: the caller of a request whose work runs
@@ -202,14 +210,14 @@ async fn admit_identity(
     if let Err(limited) = state.limiter.check_ip(&ip).await {
         return Err(single(answer, rid, limited.outcome(rid)));
     }
-    if let Err(limited) = state.limiter.check_auth_failures(&ip).await {
-        return Err(single(answer, rid, limited.outcome(rid)));
-    }
     match authenticate(req, state).await {
         Ok(identity) => Ok(identity),
         Err(e) => {
-            if e.code == ErrorCode::Unauthenticated {
-                state.limiter.note_auth_failure(&ip).await;
+            // Failures alone are counted and refused: a verified token always gets through.
+            if e.code == ErrorCode::Unauthenticated
+                && let Err(limited) = state.limiter.note_auth_failure(&ip).await
+            {
+                return Err(single(answer, rid, limited.outcome(rid)));
             }
             Err(unauthenticated(answer, rid, &e))
         }
@@ -329,14 +337,18 @@ impl Limited {
     }
 }
 
-fn request_error(rid: &str, code: &str, e: &GraphQLError) -> Outcome {
+/// A request error from juniper. Its validation messages describe the schema (`Unknown field
+/// "rol" on type "Viewer"`); with introspection off they would give away what introspection
+/// hides, so then each says only that the document is invalid, where.
+fn request_error(state: &AppState, rid: &str, code: &str, e: &GraphQLError) -> Outcome {
     let errors: Vec<Value> = match e {
         GraphQLError::ValidationError(rules) => rules
             .iter()
             .map(|r| {
                 let locations: Vec<Value> =
                     r.locations().iter().map(|l| json!({ "line": l.line() + 1, "column": l.column() + 1 })).collect();
-                json!({ "message": r.message(), "locations": locations, "extensions": { "code": code, "requestId": rid } })
+                let message = if state.introspection { r.message() } else { INVALID_DOCUMENT };
+                json!({ "message": message, "locations": locations, "extensions": { "code": code, "requestId": rid } })
             })
             .collect(),
         other => vec![json!({ "message": other.to_string(), "extensions": { "code": code, "requestId": rid } })],
@@ -344,7 +356,27 @@ fn request_error(rid: &str, code: &str, e: &GraphQLError) -> Outcome {
     Outcome { kept: None, body: Body::errors(Value::Array(errors)), request_error: true, forced: None }
 }
 
-async fn execute(state: &AppState, identity: &Identity, rid: &str, op: Operation, over_get: bool) -> Outcome {
+/// What one HTTP request may still spend: its operations (a batch's together) share one cost
+/// budget and one deadline, so that batching multiplies neither.
+struct Allowance {
+    cost_left: u64,
+    deadline: tokio::time::Instant,
+}
+
+impl Allowance {
+    fn new(state: &AppState) -> Self {
+        Self { cost_left: state.limits.max_cost, deadline: tokio::time::Instant::now() + state.request_timeout }
+    }
+}
+
+async fn execute(
+    state: &AppState,
+    identity: &Identity,
+    rid: &str,
+    op: Operation,
+    over_get: bool,
+    allowance: &mut Allowance,
+) -> Outcome {
     let span = tracing::info_span!(
         "graphql.operation",
         graphql.operation.name = tracing::field::Empty,
@@ -355,7 +387,8 @@ async fn execute(state: &AppState, identity: &Identity, rid: &str, op: Operation
     let started = std::time::Instant::now();
     let given_name = op.operation_name.clone();
     let request_span = tracing::Span::current();
-    let ran = run_operation(state, identity, rid, op, over_get, &request_span).instrument(span.clone()).await;
+    let ran =
+        run_operation(state, identity, rid, op, over_get, allowance, &request_span).instrument(span.clone()).await;
     let name = state.metrics.operation_label(ran.name.as_deref().or(given_name.as_deref()));
     let result = if ran.outcome.request_error {
         "request_error"
@@ -436,6 +469,7 @@ async fn run_operation(
     rid: &str,
     op: Operation,
     over_get: bool,
+    allowance: &mut Allowance,
     request_span: &tracing::Span,
 ) -> Ran {
     // Our own parse first: it gives the tree juniper keeps to itself, for the limits it does
@@ -445,21 +479,22 @@ async fn run_operation(
         Err(e) => {
             return Ran::refused(match parse_limit(&e.item) {
                 Some(limit) => limit_error(rid, &limit),
-                None => request_error(rid, "GRAPHQL_PARSE_FAILED", &GraphQLError::ParseError(e)),
+                None => request_error(state, rid, "GRAPHQL_PARSE_FAILED", &GraphQLError::ParseError(e)),
             });
         }
     };
     if let Some(unknown) = unknown_variable_type(&state.schema.schema, &document) {
-        let e = LimitError { code: "GRAPHQL_VALIDATION_FAILED", message: format!("Unknown type \"{unknown}\"") };
+        let message = if state.introspection { format!("Unknown type \"{unknown}\"") } else { INVALID_DOCUMENT.into() };
+        let e = LimitError { code: "GRAPHQL_VALIDATION_FAILED", message };
         return Ran::refused(limit_error(rid, &e));
     }
     let validate = || ValidatedOperation::new(&op.query, op.operation_name.as_deref(), &state.schema);
     let validated = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(validate)) {
         Ok(Ok(v)) => v,
         Ok(Err(e @ GraphQLError::ParseError(_))) => {
-            return Ran::refused(request_error(rid, "GRAPHQL_PARSE_FAILED", &e));
+            return Ran::refused(request_error(state, rid, "GRAPHQL_PARSE_FAILED", &e));
         }
-        Ok(Err(e)) => return Ran::refused(request_error(rid, "GRAPHQL_VALIDATION_FAILED", &e)),
+        Ok(Err(e)) => return Ran::refused(request_error(state, rid, "GRAPHQL_VALIDATION_FAILED", &e)),
         Err(_) => {
             // A validation rule of juniper's tripped over the document; refuse it, keep serving.
             tracing::error!(request_id = %rid, "graphql.validation_panicked");
@@ -493,7 +528,7 @@ async fn run_operation(
         }
         OperationType::Subscription => {
             return Ran {
-                outcome: request_error(rid, "OPERATION_NOT_SUPPORTED", &GraphQLError::IsSubscription),
+                outcome: request_error(state, rid, "OPERATION_NOT_SUPPORTED", &GraphQLError::IsSubscription),
                 kind,
                 name: None,
             };
@@ -506,7 +541,22 @@ async fn run_operation(
             Err(e) => return Ran { outcome: limit_error(rid, &e), kind, name: None },
         };
     span.record("graphql.complexity", analysis.cost);
-    if let Err(limited) = state.limiter.check_operation(&identity.subject, kind == "mutation").await {
+    if analysis.cost > allowance.cost_left {
+        let e = LimitError {
+            code: "QUERY_TOO_COMPLEX",
+            message: format!(
+                "the operation costs {}; the request has {} of its budget of {} left",
+                analysis.cost, allowance.cost_left, state.limits.max_cost
+            ),
+        };
+        return Ran { outcome: limit_error(rid, &e), kind, name: analysis.operation_name };
+    }
+    allowance.cost_left -= analysis.cost;
+    if tokio::time::Instant::now() >= allowance.deadline {
+        return Ran { outcome: timed_out(state, rid), kind, name: analysis.operation_name };
+    }
+    let mutation_fields = (kind == "mutation").then_some(analysis.root_fields.len());
+    if let Err(limited) = state.limiter.check_operation(&identity.subject, mutation_fields).await {
         return Ran { outcome: limited.outcome(rid), kind, name: analysis.operation_name };
     }
     // Who the caller is comes from the registry: a query's transaction opens now and finds it
@@ -557,20 +607,13 @@ async fn run_operation(
         audit,
     };
     let execution = REQUEST_ID.scope(rid.to_owned(), validated.execute(&op.variables, &ctx));
-    let outcome = match tokio::time::timeout(state.request_timeout, execution).await {
+    let outcome = match tokio::time::timeout_at(allowance.deadline, execution).await {
         Ok(Ok((data, errs))) => {
             let errors = (!errs.is_empty()).then(|| serde_json::to_value(&errs).unwrap_or_else(|_| json!([])));
             Outcome { kept: None, body: Body { data: Some(data), errors }, request_error: false, forced: None }
         }
-        Ok(Err(e)) => request_error(rid, "BAD_USER_INPUT", &e),
-        Err(_) => Outcome {
-            kept: None,
-            body: Body::errors(
-                json!([{ "message": format!("the operation took longer than {} s", state.request_timeout.as_secs()), "extensions": { "code": "TIMEOUT", "requestId": rid } }]),
-            ),
-            request_error: false,
-            forced: None,
-        },
+        Ok(Err(e)) => request_error(state, rid, "BAD_USER_INPUT", &e),
+        Err(_) => timed_out(state, rid),
     };
     if let Some(session) = &ctx.session {
         session.finish().await;
@@ -621,6 +664,17 @@ async fn run_operation(
         }
     }
     Ran { outcome, kind, name: analysis.operation_name }
+}
+
+/// The request's time ran out (a batch's operations share it).
+fn timed_out(state: &AppState, rid: &str) -> Outcome {
+    let message = format!("the request took longer than {} s", state.request_timeout.as_secs());
+    Outcome {
+        kept: None,
+        body: Body::errors(json!([{ "message": message, "extensions": { "code": "TIMEOUT", "requestId": rid } }])),
+        request_error: false,
+        forced: None,
+    }
 }
 
 /// Answers a single operation: request errors are 400 for graphql-response+json, 200 for json.
@@ -692,7 +746,8 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
         Ok(identity) => identity,
         Err(res) => return res,
     };
-    single(answer, &rid, execute(&state, &identity, &rid, op, true).await)
+    let mut allowance = Allowance::new(&state);
+    single(answer, &rid, execute(&state, &identity, &rid, op, true, &mut allowance).await)
 }
 
 /// The request body, refused with 413 past `limit` bytes (before more is read).
@@ -791,17 +846,17 @@ pub async fn post(req: HttpRequest, mut payload: web::Payload, state: web::Data<
         Ok(identity) => identity,
         Err(res) => return res,
     };
+    let mut allowance = Allowance::new(&state);
     if !batch {
-        let op = ops.pop().map(|op| execute(&state, &identity, &rid, op, false));
-        return match op {
-            Some(fut) => single(answer, &rid, fut.await),
+        return match ops.pop() {
+            Some(op) => single(answer, &rid, execute(&state, &identity, &rid, op, false, &mut allowance).await),
             None => errors(StatusCode::BAD_REQUEST, answer, &rid, "BAD_REQUEST", "no operation"),
         };
     }
     // One at a time: a batch never holds more than one pooled connection per request.
     let mut results = Vec::with_capacity(ops.len());
     for op in ops {
-        results.push(execute(&state, &identity, &rid, op, false).await.reply());
+        results.push(execute(&state, &identity, &rid, op, false, &mut allowance).await.reply());
     }
     respond(StatusCode::OK, answer, &rid, results)
 }

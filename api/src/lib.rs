@@ -1,4 +1,5 @@
-//! Renkei's HTTP server: GraphQL over HTTP, GraphiQL, health and readiness.
+//! Renkei's HTTP server: GraphQL over HTTP, GraphiQL, health and readiness; metrics on their
+//! own address.
 
 pub mod config;
 pub mod files;
@@ -67,7 +68,12 @@ pub fn routes(cfg: &mut web::ServiceConfig, http: &HttpConfig) {
             .service(web::resource("/bundles/{id}").route(web::get().to(files::download_bundle)))
             .service(web::resource("/graphiql").route(web::get().to(graphql_http::graphiql)))
             .service(web::resource("/healthz").route(web::get().to(health::healthz)))
-            .service(web::resource("/readyz").route(web::get().to(health::readyz)))
-            .service(web::resource("/metrics").route(web::get().to(health::metrics))),
+            .service(web::resource("/readyz").route(web::get().to(health::readyz))),
     );
+}
+
+/// `/metrics` alone, for the separate metrics address (`METRICS_BIND_ADDRESS`): whatever an
+/// ingress publishes of the API's port, the metrics are not on it.
+pub fn metrics_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/metrics").route(web::get().to(health::metrics)));
 }

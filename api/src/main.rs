@@ -256,17 +256,26 @@ async fn create_user(args: UserArgs) -> anyhow::Result<()> {
 async fn serve() -> anyhow::Result<()> {
     let config = ApiConfig::from_env()?;
     let state = AppState::new(&config).await?;
-    tracing::info!(bind = %config.bind, workers = config.workers, "renkei-api listening");
+    tracing::info!(bind = %config.bind, metrics = %config.metrics_bind, workers = config.workers, "renkei-api listening");
     let data = web::Data::new(state);
     let http = renkei_api::HttpConfig { cors_origins: config.cors_origins.clone() };
-    HttpServer::new(move || App::new().app_data(data.clone()).configure(|cfg| renkei_api::routes(cfg, &http)))
-        .client_request_timeout(Duration::from_secs(10))
-        .keep_alive(Duration::from_secs(75))
-        .workers(config.workers)
-        .shutdown_timeout(30)
-        .bind(&config.bind)
-        .with_context(|| format!("BIND_ADDRESS={} cannot be bound", config.bind))?
-        .run()
-        .await?;
+    let api_data = data.clone();
+    let api =
+        HttpServer::new(move || App::new().app_data(api_data.clone()).configure(|cfg| renkei_api::routes(cfg, &http)))
+            .client_request_timeout(Duration::from_secs(10))
+            .keep_alive(Duration::from_secs(75))
+            .workers(config.workers)
+            .shutdown_timeout(30)
+            .bind(&config.bind)
+            .with_context(|| format!("BIND_ADDRESS={} cannot be bound", config.bind))?
+            .run();
+    // Prometheus alone reaches this address; one worker is plenty for a scrape every few seconds.
+    let metrics = HttpServer::new(move || App::new().app_data(data.clone()).configure(renkei_api::metrics_routes))
+        .workers(1)
+        .shutdown_timeout(5)
+        .bind(&config.metrics_bind)
+        .with_context(|| format!("METRICS_BIND_ADDRESS={} cannot be bound", config.metrics_bind))?
+        .run();
+    futures::try_join!(api, metrics)?;
     Ok(())
 }

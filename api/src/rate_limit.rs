@@ -33,19 +33,22 @@ pub struct Limited {
     pub retry_after: u64,
 }
 
-/// Atomically: drop entries older than the window, refuse when full (answering how long until
-/// the oldest expires), else add this request when asked to.
+/// Atomically: drop entries older than the window; refuse when `count` more would overfill it,
+/// answering how long until enough of the oldest expire; else add `count` entries.
 const SLIDING_WINDOW: &str = r"
-local key, now, window, limit, member, add = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5]
+local key, now, window, limit, member, count = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
 redis.call('ZREMRANGEBYSCORE', key, 0, now - window)
-if redis.call('ZCARD', key) >= limit then
-  local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-  return {0, tonumber(oldest[2]) + window - now}
+local held = redis.call('ZCARD', key)
+if held + count > limit then
+  local expiring = math.max(math.min(held + count - limit, held) - 1, 0)
+  local entry = redis.call('ZRANGE', key, expiring, expiring, 'WITHSCORES')
+  if entry[2] == nil then return {0, window} end
+  return {0, tonumber(entry[2]) + window - now}
 end
-if add == '1' then
-  redis.call('ZADD', key, now, member)
-  redis.call('PEXPIRE', key, window)
+for i = 1, count do
+  redis.call('ZADD', key, now, member .. '-' .. i)
 end
+redis.call('PEXPIRE', key, window)
 return {1, 0}
 ";
 
@@ -93,11 +96,12 @@ impl RateLimiter {
         Some(conn)
     }
 
-    /// One decision for `key` against `limit`; `add` counts this request.
-    async fn decide(&self, scope: &'static str, key: &str, limit: u32, add: bool) -> Result<(), Limited> {
+    /// One decision for `key` against `limit`: room for `count` more, which are then counted.
+    async fn decide(&self, scope: &'static str, key: &str, limit: u32, count: u32) -> Result<(), Limited> {
         if limit == 0 {
             return Ok(());
         }
+        let count = count.max(1);
         let key = format!("{}:{scope}:{key}", self.prefix);
         let shared = match self.connection().await {
             Some(mut conn) => {
@@ -106,7 +110,7 @@ impl RateLimiter {
                     .map_or(0, |d| d.as_millis() as u64);
                 let member = format!("{now}-{}", uuid::Uuid::new_v4().simple());
                 let mut call = self.script.key(&key);
-                call.arg(now).arg(WINDOW.as_millis() as u64).arg(limit).arg(member).arg(if add { "1" } else { "0" });
+                call.arg(now).arg(WINDOW.as_millis() as u64).arg(limit).arg(member).arg(count);
                 match tokio::time::timeout(REDIS_TIMEOUT, call.invoke_async::<(i64, i64)>(&mut conn)).await {
                     Ok(Ok(answer)) => Some(answer),
                     _ => {
@@ -125,7 +129,7 @@ impl RateLimiter {
             None => {
                 self.metrics.rate_limit_redis_up.set(0);
                 self.metrics.rate_limit_fallbacks.inc();
-                self.decide_locally(&key, limit, add)
+                self.decide_locally(&key, limit, count)
             }
         };
         if allowed == 1 {
@@ -137,7 +141,7 @@ impl RateLimiter {
     }
 
     /// A fixed window per key in this process: coarser than Redis's sliding one, and per replica.
-    fn decide_locally(&self, key: &str, limit: u32, add: bool) -> (i64, i64) {
+    fn decide_locally(&self, key: &str, limit: u32, count: u32) -> (i64, i64) {
         let mut local = self.local.lock().unwrap_or_else(|p| p.into_inner());
         if local.len() > 50_000 {
             local.retain(|_, (start, _)| start.elapsed() < WINDOW);
@@ -146,37 +150,35 @@ impl RateLimiter {
         if entry.0.elapsed() >= WINDOW {
             *entry = (Instant::now(), 0);
         }
-        if entry.1 >= limit {
+        if entry.1.saturating_add(count) > limit {
             let wait = WINDOW.saturating_sub(entry.0.elapsed()).as_millis() as i64;
             return (0, wait);
         }
-        if add {
-            entry.1 += 1;
-        }
+        entry.1 += count;
         (1, 0)
     }
 
     /// Every request from `ip` counts.
     pub async fn check_ip(&self, ip: &str) -> Result<(), Limited> {
-        self.decide("ip", ip, self.limits.per_ip, true).await
+        self.decide("ip", ip, self.limits.per_ip, 1).await
     }
 
-    /// Refuses an IP that failed to authenticate too often, before verifying yet another token.
-    pub async fn check_auth_failures(&self, ip: &str) -> Result<(), Limited> {
-        self.decide("auth_failures", ip, self.limits.auth_failures_per_ip, false).await
+    /// Counts a token from `ip` that failed verification; refused once the IP has failed too
+    /// often. Only failures are asked about: a token that verifies is never refused here, so
+    /// that forged tokens from a shared address lock nobody else out.
+    pub async fn note_auth_failure(&self, ip: &str) -> Result<(), Limited> {
+        self.decide("auth_failures", ip, self.limits.auth_failures_per_ip, 1).await
     }
 
-    pub async fn note_auth_failure(&self, ip: &str) {
-        // Once the bucket is full the IP is refused anyway; nothing more to count.
-        let _ = self.decide("auth_failures", ip, self.limits.auth_failures_per_ip, true).await;
-    }
-
-    /// Per token subject: mutations have their own, stricter budget.
-    pub async fn check_operation(&self, subject: &str, mutation: bool) -> Result<(), Limited> {
-        if mutation {
-            self.decide("mutations", subject, self.limits.mutations_per_token, true).await
-        } else {
-            self.decide("queries", subject, self.limits.queries_per_token, true).await
+    /// Per token subject: queries count per operation; mutations, on a stricter budget, per
+    /// root mutation field, so that neither batching nor aliases multiply what one minute allows.
+    pub async fn check_operation(&self, subject: &str, mutation_fields: Option<usize>) -> Result<(), Limited> {
+        match mutation_fields {
+            Some(fields) => {
+                let fields = u32::try_from(fields).unwrap_or(u32::MAX);
+                self.decide("mutations", subject, self.limits.mutations_per_token, fields).await
+            }
+            None => self.decide("queries", subject, self.limits.queries_per_token, 1).await,
         }
     }
 }

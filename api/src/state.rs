@@ -26,11 +26,14 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub limits: Limits,
     pub limiter: Arc<RateLimiter>,
-    pub trust_forwarded_for: bool,
+    /// Trusted proxies in front of the API whose `X-Forwarded-For` entries count (0: none).
+    pub forwarded_for_hops: usize,
     pub request_timeout: Duration,
     pub max_body_bytes: usize,
     pub max_batch: usize,
     pub graphiql: bool,
+    /// `__schema` and `__type` are answered, and validation errors may name types and fields.
+    pub introspection: bool,
     pub kpi: renkei_core::kpis::coverage::Settings,
     pub kpi_cache: Arc<crate::kpi_cache::KpiCache>,
 }
@@ -61,11 +64,12 @@ impl AppState {
             metrics,
             limits: config.limits,
             limiter: Arc::new(limiter),
-            trust_forwarded_for: config.trust_forwarded_for,
+            forwarded_for_hops: config.forwarded_for_hops,
             request_timeout: config.request_timeout,
             max_body_bytes: config.max_body_bytes,
             max_batch: config.max_batch,
             graphiql: config.graphiql,
+            introspection: config.introspection,
             kpi: config.kpi,
             kpi_cache: Arc::new(crate::kpi_cache::KpiCache::new(config.kpi_cache_entries)),
         })

@@ -27,6 +27,9 @@ fn each_bad_variable_is_named() {
         ("HTTP_WORKERS", "-1"),
         ("GRAPHQL_MAX_BATCH", "1000"),
         ("GRAPHQL_MAX_BODY_BYTES", "big"),
+        ("RATE_LIMIT_TRUSTED_PROXIES", "0"),
+        // The same address as BIND_ADDRESS would serve metrics with the API.
+        ("METRICS_BIND_ADDRESS", "127.0.0.1:0"),
         ("GRAPHIQL_ENABLED", "maybe"),
         ("JWT_ALGORITHM", "HS256"),
         ("JWT_LEEWAY_SECONDS", "3600"),

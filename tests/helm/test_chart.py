@@ -196,11 +196,13 @@ def test_servicemonitor_scrapes_metrics_of_api_and_worker(values):
     selected = [s for s in of_kind(objects, "Service") if selects(spec["selector"], s["metadata"]["labels"])]
     by_component = {s["metadata"]["labels"]["app.kubernetes.io/component"]: s for s in selected}
     assert set(by_component) == {"api", "worker"}
-    for component, target in (("api", "http"), ("worker", 8081)):
+    # The API's metrics have their own port (METRICS_BIND_ADDRESS), never the one the Ingress
+    # routes to; the worker's share its probes' port.
+    for component, target, port in (("api", "metrics", 9464), ("worker", "http", 8081)):
         ports = by_component[component]["spec"]["ports"]
         scraped = [p for p in ports for e in endpoints if p["name"] == e["port"]]
         assert scraped, f"no endpoint port on the {component} Service"
-        assert all(p["targetPort"] == target or p["port"] == target for p in scraped)
+        assert all(p["targetPort"] == target and p["port"] == port for p in scraped)
     worker_port = one(objects, "Deployment", "worker")["spec"]["template"]["spec"]["containers"][0]["ports"][0]
     assert worker_port == {"name": "http", "containerPort": 8081, "protocol": "TCP"}
     if values is CASES["production"]:
@@ -294,11 +296,13 @@ def test_probes_and_listen_addresses(case):
     for component, (address, variable, port) in expected.items():
         (c,) = one(objects, "Deployment", component)["spec"]["template"]["spec"]["containers"]
         assert env_of(c)[variable]["value"] == address, name
-        assert c["ports"] == [{"name": "http", "containerPort": port, "protocol": "TCP"}]
+        metrics = [{"name": "metrics", "containerPort": 9464, "protocol": "TCP"}] if component == "api" else []
+        assert c["ports"] == [{"name": "http", "containerPort": port, "protocol": "TCP"}, *metrics], name
         assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}, name
         assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}, name
     api = one(objects, "Deployment", "api")["spec"]["template"]["spec"]["containers"][0]
     worker = one(objects, "Deployment", "worker")["spec"]["template"]["spec"]["containers"][0]
+    assert env_of(api)["METRICS_BIND_ADDRESS"]["value"] == "0.0.0.0:9464", name
     assert api["command"] + api.get("args", []) == ["renkei-api", "serve"]
     assert worker["command"] + worker.get("args", []) == ["renkei-worker"]
 
@@ -348,6 +352,7 @@ def test_introspection_is_off_and_rate_limits_set_in_production(default_objects,
     assert dev["GRAPHQL_INTROSPECTION"]["value"] == "true"
     assert prod["RATE_LIMIT_TRUST_FORWARDED_FOR"]["value"] == "true"
     assert dev["RATE_LIMIT_TRUST_FORWARDED_FOR"]["value"] == "false"
+    assert prod["RATE_LIMIT_TRUSTED_PROXIES"]["value"] == "1"
     assert prod["CORS_ALLOWED_ORIGINS"]["value"] == "https://kpi.mhlw.example.jp"
     assert "CORS_ALLOWED_ORIGINS" not in dev
     assert int(prod["RATE_LIMIT_MUTATIONS"]["value"]) < int(prod["RATE_LIMIT_QUERIES"]["value"])
@@ -503,19 +508,79 @@ def test_service_accounts(default_objects):
         assert "nodeAffinity" in pod["affinity"], where
 
 
-def test_ingress_off_by_default_and_routes_to_the_api(default_objects, production_objects):
+def public_routes() -> set[str]:
+    """The paths the API mounts on its address (`routes` in api/src/lib.rs), but the probes."""
+    source = (ROOT / "api" / "src" / "lib.rs").read_text()
+    source = source[source.index("pub fn routes("):source.index("pub fn metrics_routes(")]
+    return set(re.findall(r'web::resource\("([^"]+)"\)', source)) - {"/healthz", "/readyz"}
+
+
+def routes_of(ingress: dict[str, Any]) -> list[dict[str, Any]]:
+    return [p for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]]
+
+
+def routes_path(route: dict[str, Any], path: str) -> bool:
+    """Whether an Ingress path sends `path` to the backend (Kubernetes' Exact and Prefix)."""
+    if route["pathType"] == "Exact":
+        return path == route["path"]
+    prefix = route["path"].rstrip("/")
+    return path == prefix or path.startswith(prefix + "/")
+
+
+def size(text: str) -> int:
+    units = {"k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
+    return int(text[:-1]) * units[text[-1].lower()] if text[-1].lower() in units else int(text)
+
+
+def largest_body(path: str) -> int:
+    """What the API accepts on `path`: GRAPHQL_MAX_BODY_BYTES's default, the Excel upload, or
+    nothing (downloads and pages)."""
+    if path == "/graphql":
+        config = (ROOT / "api" / "src" / "config.rs").read_text()
+        (expression,) = re.findall(r'"GRAPHQL_MAX_BODY_BYTES", ([\d\s*]+)usize', config)
+    elif path.startswith("/forms/"):
+        xlsx = (ROOT / "core" / "src" / "checklists" / "xlsx.rs").read_text()
+        (expression,) = re.findall(r"MAX_UPLOAD_BYTES: usize = ([\d\s*]+);", xlsx)
+    else:
+        return 0
+    result = 1
+    for factor in expression.split("*"):
+        result *= int(factor)
+    return result
+
+
+@pytest.mark.parametrize("values", [CASES["production"], CASES["ingress"]], ids=["production", "toggle"])
+def test_ingress_routes_every_public_path_with_the_body_it_needs(values):
+    objects = render(values)
+    ingresses = of_kind(objects, "Ingress")
+    service = one(objects, "Service", "api")
+    graphiql = api_env(objects)["GRAPHIQL_ENABLED"]["value"] == "true"
+    public = public_routes() - (set() if graphiql else {"/graphiql"})
+    assert "/metrics" not in public_routes(), "metrics are served on their own address"
+    for ingress in ingresses:
+        assert ingress["spec"]["ingressClassName"] == "nginx"
+        for route in routes_of(ingress):
+            assert route["backend"]["service"]["name"] == service["metadata"]["name"]
+            # The API's own port, never the metrics one.
+            assert route["backend"]["service"]["port"] == {"name": "http"}
+    for path in public:
+        # A concrete request path: `{fiscal_year}` and the like become one segment.
+        concrete = re.sub(r"\{[^}]+\}", "x", path)
+        routing = [i for i in ingresses for r in routes_of(i) if routes_path(r, concrete)]
+        assert len(routing) == 1, f"{path} is routed by {[i['metadata']['name'] for i in routing]}"
+        limit = size(routing[0]["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"])
+        assert largest_body(concrete) <= limit, f"{path} takes {largest_body(concrete)} bytes; the ingress {limit}"
+        assert limit <= max(largest_body(concrete), 1024), f"{path}: the ingress lets {limit} bytes through"
+    for hidden in ["/healthz", "/readyz", "/metrics"] + ([] if graphiql else ["/graphiql"]):
+        assert not any(routes_path(r, hidden) for i in ingresses for r in routes_of(i)), f"{hidden} is published"
+
+
+def test_ingress_off_by_default_and_on_the_production_host(default_objects, production_objects):
     assert not of_kind(default_objects, "Ingress")
-    ingress = one(production_objects, "Ingress")
-    service = one(production_objects, "Service", "api")
-    assert ingress["spec"]["ingressClassName"] == "nginx"
-    assert ingress["spec"]["tls"] == [{"secretName": "renkei-tls", "hosts": ["renkei.example.jp"]}]
-    (rule,) = ingress["spec"]["rules"]
-    assert rule["host"] == "renkei.example.jp"
-    (path,) = rule["http"]["paths"]
-    # Metrics and probes are not published.
-    assert (path["path"], path["pathType"]) == ("/graphql", "Exact")
-    assert path["backend"]["service"]["name"] == service["metadata"]["name"]
-    assert path["backend"]["service"]["port"]["name"] in {p["name"] for p in service["spec"]["ports"]}
+    for ingress in of_kind(production_objects, "Ingress"):
+        assert ingress["spec"]["tls"] == [{"secretName": "renkei-tls", "hosts": ["renkei.example.jp"]}]
+        assert [rule["host"] for rule in ingress["spec"]["rules"]] == ["renkei.example.jp"]
+        assert ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] == "letsencrypt"
 
 
 def test_image_reference(default_objects, production_objects):

@@ -191,6 +191,8 @@ pub struct Options {
     pub redis_url: Option<String>,
     pub cors_origins: Vec<String>,
     pub request_timeout: Duration,
+    /// Trusted proxies whose `X-Forwarded-For` entries count (0: the header is ignored).
+    pub forwarded_for_hops: usize,
 }
 
 impl Default for Options {
@@ -208,6 +210,7 @@ impl Default for Options {
             redis_url: None,
             cors_origins: Vec::new(),
             request_timeout: Duration::from_secs(30),
+            forwarded_for_hops: 0,
         }
     }
 }
@@ -266,11 +269,12 @@ impl TestApp {
             redis,
             limits: options.limits,
             limiter: Arc::new(limiter),
-            trust_forwarded_for: false,
+            forwarded_for_hops: options.forwarded_for_hops,
             request_timeout: options.request_timeout,
             max_body_bytes: 64 * 1024,
             max_batch: 10,
             graphiql: true,
+            introspection: options.introspection,
             kpi: options.kpi,
             kpi_cache: Default::default(),
         };
@@ -303,6 +307,21 @@ impl TestApp {
         let body =
             serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
         Reply { status, content_type, headers, body, raw: bytes.to_vec() }
+    }
+
+    /// Sends a request to the metrics address's routes (`METRICS_BIND_ADDRESS`).
+    pub async fn send_metrics(&self, req: test::TestRequest) -> Reply {
+        let app = test::init_service(
+            App::new().app_data(web::Data::new(self.state.clone())).configure(renkei_api::metrics_routes),
+        )
+        .await;
+        let res = test::call_service(&app, req.to_request()).await;
+        let status = res.status().as_u16();
+        let content_type =
+            res.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let bytes = test::read_body(res).await;
+        let body = Value::String(String::from_utf8_lossy(&bytes).into());
+        Reply { status, content_type, headers: Default::default(), body, raw: bytes.to_vec() }
     }
 
     /// POSTs one operation as `principal`.

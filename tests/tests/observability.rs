@@ -78,7 +78,9 @@ async fn metrics_count_requests_operations_and_pool_use() {
     // A refused request is counted with its status.
     app.gql_with_token(None, "{ viewer { role } }", json!({})).await;
 
-    let reply = app.send(TestRequest::get().uri("/metrics")).await;
+    // Not on the API's address, whatever an ingress routes there; on the metrics address.
+    assert_eq!(app.send(TestRequest::get().uri("/metrics")).await.status, 404);
+    let reply = app.send_metrics(TestRequest::get().uri("/metrics")).await;
     assert_eq!(reply.status, 200);
     let text = reply.body.as_str().expect("text exposition").to_owned();
     let value = |name: &str, labels: &[(&str, &str)]| -> Option<f64> {

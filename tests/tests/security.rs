@@ -35,7 +35,7 @@ async fn documents_beyond_the_limits_are_refused_before_execution() {
     let reply = post_as_national(&app, costly).await;
     assert_eq!((reply.status, reply.code()), (400, Some("QUERY_TOO_COMPLEX")), "{}", reply.body);
     let message = reply.body["errors"][0]["message"].as_str().unwrap_or_default().to_owned();
-    assert!(message.contains("5000"), "names the budget: {message}");
+    assert!(message.contains("10000"), "names the budget: {message}");
     // The same shape with small pages fits the budget.
     let cheap = "{ organisations(first: 10) { edges { node { users(first: 10) { edges { node { email } } } } } } }";
     assert_eq!(post_as_national(&app, cheap).await.status, 200);
@@ -67,6 +67,29 @@ async fn introspection_can_be_switched_off() {
     assert_eq!(post_as_national(&app, "{ viewer { role } }").await.status, 200);
     let open = TestApp::new().await;
     assert_eq!(post_as_national(&open, "{ __schema { queryType { name } } }").await.status, 200);
+
+    // Nor do validation errors describe the schema then: they only say where the document is wrong.
+    for probe in [
+        "{ viewer { rol } }",
+        "query($v: Nope) { viewer { role } }",
+        "{ kpiReport(fiscalYears: [2024], groupBy: [NOPE]) { metric } }",
+    ] {
+        let reply = post_as_national(&app, probe).await;
+        assert_eq!((reply.status, reply.code()), (400, Some("GRAPHQL_VALIDATION_FAILED")), "{}", reply.body);
+        let error = &reply.body["errors"][0];
+        assert_eq!(error["message"], "the document is invalid", "{probe}: {error}");
+        if !probe.starts_with("query($v") {
+            assert!(error["locations"][0]["line"].is_number(), "{probe}: the location stays: {error}");
+        }
+        let described = post_as_national(&open, probe).await;
+        assert_ne!(described.body["errors"][0]["message"], "the document is invalid", "{}", described.body);
+    }
+    // Variables that do not fit their types, likewise.
+    let token = app.token(&app.fx.national());
+    let query = "query($by: [KpiDimension!]) { kpiReport(fiscalYears: [2024], groupBy: $by) { metric } }";
+    let reply = app.gql_with_token(Some(&token), query, json!({ "by": ["NOPE"] })).await;
+    let message = reply.body["errors"][0]["message"].as_str().unwrap_or_default().to_owned();
+    assert!(!message.contains("KpiDimension"), "{message}");
 }
 
 fn strict_limits(mutations: u32) -> Options {
@@ -91,7 +114,7 @@ async fn rate_limits_hold(app: &TestApp) {
     app.gql(&official, "{ viewer { role } }", json!({})).await.ok();
     app.gql(&app.fx.prefecture(&app.fx.osaka), update, json!({ "id": app.fx.osaka.hospital })).await.ok();
 
-    // Failed sign-ins from one address are counted and then refused before verification.
+    // Failed sign-ins from one address are counted, and refused once there were too many.
     for _ in 0..3 {
         assert_eq!(app.gql_with_token(Some("forged"), "{ viewer { role } }", json!({})).await.status, 401);
     }
@@ -114,7 +137,7 @@ async fn without_redis_the_api_serves_and_limits_locally() {
     rate_limits_hold(&app).await;
     assert_eq!(app.state.metrics.rate_limit_redis_up.get(), 0);
     assert!(app.state.metrics.rate_limit_fallbacks.get() > 0, "the fallback shows in the metrics");
-    let metrics = app.send(TestRequest::get().uri("/metrics")).await;
+    let metrics = app.send_metrics(TestRequest::get().uri("/metrics")).await;
     assert!(metrics.body.as_str().unwrap_or_default().contains("renkei_rate_limit_redis_up{process=\"api\"} 0"));
 }
 
@@ -280,4 +303,168 @@ async fn a_change_and_its_audit_row_commit_together() {
     assert!(refused.code().is_some(), "{}", refused.body);
     assert!(refused.body["data"]["createOrganisation"].is_null(), "{}", refused.body);
     assert_eq!(app.count_organisations().await, before, "a change whose audit row failed is not kept");
+}
+
+const KPI_ROW: &str =
+    "{ fiscalYear metric item bedBand prefectureCode designated function numerator denominator rate suppressed }";
+
+async fn post_batch(app: &TestApp, principal: &renkei_core::Principal, operations: Vec<serde_json::Value>) -> Reply {
+    let token = app.token(principal);
+    app.send(
+        TestRequest::post()
+            .uri("/graphql")
+            .insert_header(("content-type", "application/json"))
+            .insert_header(("authorization", format!("Bearer {token}")))
+            .set_payload(serde_json::Value::Array(operations).to_string()),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_kpi_report_is_charged_the_rows_it_can_return() {
+    let app = TestApp::new().await;
+    let staff = app.fx.hospital_staff(&app.fx.tokyo);
+    // The issue's query: every metric by prefecture, bed band, designation and function over
+    // three years. It was charged 10 and took seconds; it is refused before it runs.
+    let abusive = format!(
+        "{{ kpiReport(fiscalYears: [2022, 2023, 2024], groupBy: [PREFECTURE, BED_BAND, DESIGNATION, FUNCTION], \
+         metrics: [SUBMISSION_RATE, BCP_RATE, EHR_BACKUP_RATE, OFFLINE_BACKUP_RATE, SECURITY_MANAGER_RATE, \
+         FULL_COMPLIANCE_RATE, ITEM_YES_RATE, OVERDUE_IMPROVEMENTS, ADDON1_READINESS_RATE]) {KPI_ROW} }}"
+    );
+    let reply = app.gql(&staff, &abusive, json!({})).await;
+    assert_eq!(reply.code(), Some("QUERY_TOO_COMPLEX"), "{}", reply.body);
+    let message = reply.body["errors"][0]["message"].as_str().unwrap_or_default().to_owned();
+    assert!(message.contains("1030428") && message.contains("10000"), "names the cost and the budget: {message}");
+    // What a dashboard asks: the national report by prefecture and bed band for three years.
+    let dashboard =
+        format!("{{ kpiReport(fiscalYears: [2022, 2023, 2024], groupBy: [PREFECTURE, BED_BAND]) {KPI_ROW} }}");
+    app.gql(&app.fx.dashboard(), &dashboard, json!({})).await.ok();
+}
+
+#[tokio::test]
+async fn a_batch_shares_one_cost_budget() {
+    let app = TestApp::new().await;
+    // 7,896 each: one fits the budget of 10,000, two do not.
+    let dashboard = json!({ "query": format!("{{ kpiReport(fiscalYears: [2022, 2023, 2024], groupBy: [PREFECTURE, BED_BAND]) {KPI_ROW} }}") });
+    let reply = post_batch(&app, &app.fx.dashboard(), vec![dashboard.clone(), dashboard.clone(), dashboard]).await;
+    let results = reply.body.as_array().expect("a batch answers with an array");
+    assert!(results[0]["data"]["kpiReport"].is_array(), "{}", results[0]);
+    for refused in &results[1..] {
+        assert_eq!(refused["errors"][0]["extensions"]["code"], "QUERY_TOO_COMPLEX", "{refused}");
+        assert!(refused["errors"][0]["message"].as_str().unwrap_or_default().contains("2104 of its budget of 10000"));
+        assert!(refused.get("data").is_none(), "refused before it ran: {refused}");
+    }
+}
+
+#[tokio::test]
+async fn a_batch_shares_one_deadline() {
+    let app = TestApp::with(Options { request_timeout: std::time::Duration::from_secs(1), ..Options::default() }).await;
+    let official = app.fx.prefecture(&app.fx.tokyo);
+    // Someone keeps organisations from changing: each update waits (reads go on).
+    let mut owner = AsyncPgConnection::establish(&app.db.owner_url).await.expect("owner");
+    owner.batch_execute("BEGIN; LOCK TABLE organisations IN SHARE MODE").await.expect("lock");
+    let update = json!({ "query": format!("mutation {{ updateOrganisation(id: \"{}\", input: {{ ehrInUse: true }}) {{ id }} }}", app.fx.tokyo.hospital) });
+    let started = std::time::Instant::now();
+    let reply = post_batch(&app, &official, vec![update.clone(), update.clone(), update]).await;
+    let took = started.elapsed();
+    owner.batch_execute("ROLLBACK").await.expect("unlock");
+    let results = reply.body.as_array().expect("a batch answers with an array");
+    assert!(results.iter().all(|r| r["errors"][0]["extensions"]["code"] == "TIMEOUT"), "{}", reply.body);
+    // One request timeout in all, not one per operation.
+    assert!(took < std::time::Duration::from_millis(2_500), "the batch took {took:?}");
+}
+
+#[tokio::test]
+async fn a_verified_token_passes_whatever_others_behind_the_same_address_forged() {
+    let app = TestApp::with(strict_limits(100)).await;
+    for _ in 0..3 {
+        assert_eq!(app.gql_with_token(Some("forged"), "{ viewer { role } }", json!({})).await.status, 401);
+    }
+    let reply = app.gql_with_token(Some("forged"), "{ viewer { role } }", json!({})).await;
+    assert_eq!((reply.status, reply.code()), (429, Some("RATE_LIMITED")));
+    // The same address, a token that verifies: served.
+    app.gql(&app.fx.national(), "{ viewer { role } }", json!({})).await.ok();
+    let reply = app.gql_with_token(Some("forged"), "{ viewer { role } }", json!({})).await;
+    assert_eq!(reply.status, 429, "and forging goes on being refused");
+}
+
+/// A request through the one trusted proxy, whose `X-Forwarded-For` reads `forwarded`.
+async fn through_proxy(app: &TestApp, forwarded: &str) -> Reply {
+    let token = app.token(&app.fx.national());
+    app.send(
+        TestRequest::post()
+            .uri("/graphql")
+            .peer_addr("10.0.0.2:40000".parse().expect("address"))
+            .insert_header(("content-type", "application/json"))
+            .insert_header(("authorization", format!("Bearer {token}")))
+            .insert_header(("x-forwarded-for", forwarded.to_owned()))
+            .set_payload(json!({ "query": "{ viewer { role } }" }).to_string()),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn behind_a_proxy_the_address_it_wrote_is_the_key() {
+    let mut options = Options { forwarded_for_hops: 1, ..Options::default() };
+    options.rate_limits.per_ip = 3;
+    let app = TestApp::with(options).await;
+    // Bypass: the client writes a new address each time; the proxy appends the real one.
+    for i in 0..3 {
+        through_proxy(&app, &format!("198.51.100.{i}, 203.0.113.7")).await.ok();
+    }
+    let reply = through_proxy(&app, "198.51.100.99, 203.0.113.7").await;
+    assert_eq!((reply.status, reply.code()), (429, Some("RATE_LIMITED")), "{}", reply.body);
+    // Lock-out: naming someone else's address spends the writer's budget, not theirs.
+    for _ in 0..3 {
+        through_proxy(&app, "203.0.113.50, 203.0.113.8").await.ok();
+    }
+    through_proxy(&app, "203.0.113.50").await.ok();
+}
+
+#[tokio::test]
+async fn the_mutation_limit_counts_root_mutation_fields() {
+    let app = TestApp::with(strict_limits(60)).await;
+    let official = app.fx.prefecture(&app.fx.tokyo);
+    let fields: String = (0..10)
+        .map(|i| {
+            format!(
+                "u{i}: updateOrganisation(id: \"{}\", input: {{ ehrInUse: true }}) {{ id }} ",
+                app.fx.tokyo.hospital
+            )
+        })
+        .collect();
+    let operation = json!({ "query": format!("mutation {{ {fields} }}") });
+    let reply = post_batch(&app, &official, vec![operation; 10]).await;
+    let results = reply.body.as_array().expect("a batch answers with an array");
+    let passed = results.iter().filter(|r| r.get("errors").is_none()).count();
+    assert_eq!(passed, 6, "60 mutation fields a minute, ten to an operation: {}", reply.body);
+    assert!(results[6..].iter().all(|r| r["errors"][0]["extensions"]["code"] == "RATE_LIMITED"), "{}", reply.body);
+}
+
+#[tokio::test]
+async fn dates_outside_a_plausible_range_are_bad_user_input() {
+    let app = TestApp::new().await;
+    let national = app.fx.national();
+    // Before 4713 BC PostgreSQL cannot store a date: this answered INTERNAL.
+    let coverage = app
+        .gql(
+            &national,
+            "query($d: LocalDate) { designationCoverage(asOf: $d) { asOf } }",
+            json!({ "d": "-5000-01-01" }),
+        )
+        .await;
+    assert_eq!(coverage.code(), Some("BAD_USER_INPUT"), "{}", coverage.body);
+    let defaulted = "query($d: LocalDate = \"-5000-01-01\") { designationCoverage(asOf: $d) { asOf } }";
+    assert_eq!(app.gql(&national, defaulted, json!({})).await.code(), Some("BAD_USER_INPUT"));
+    let before = app.fingerprint().await;
+    let designate = "mutation($id: ID!, $on: LocalDate!) { designateCriticalInfrastructure(hospitalId: $id, designatedOn: $on) { id } }";
+    let reply = app.gql(&national, designate, json!({ "id": app.fx.tokyo.hospital, "on": "9999-04-01" })).await;
+    assert_eq!(reply.code(), Some("BAD_USER_INPUT"), "{}", reply.body);
+    assert!(reply.body["errors"][0]["message"].as_str().unwrap_or_default().starts_with("designatedOn:"));
+    let official = app.fx.prefecture(&app.fx.tokyo);
+    let window = "mutation { setSubmissionWindow(fiscalYear: 2026, opensOn: \"2026-04-01\", closesOn: \"+200000-03-31\") { fiscalYear } }";
+    assert_eq!(app.gql(&official, window, json!({})).await.code(), Some("BAD_USER_INPUT"));
+    assert_eq!(app.fingerprint().await, before, "nothing was written");
+    // A plausible date still goes through.
+    app.gql(&national, designate, json!({ "id": app.fx.tokyo.hospital, "on": "2026-04-01" })).await.ok();
 }

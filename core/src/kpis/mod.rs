@@ -154,7 +154,8 @@ struct Fine {
     denominator: i64,
 }
 
-const MAX_YEARS: usize = 10;
+/// The most fiscal years one report covers.
+pub const MAX_YEARS: usize = 10;
 
 /// The largest denominator still suppressed is `threshold - 1`.
 pub async fn report(c: &mut Conn, p: &Principal, geo: &Geography, q: &Query, threshold: i64) -> Result<Vec<Row>> {

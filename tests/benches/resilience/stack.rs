@@ -72,6 +72,7 @@ impl Stack {
         let api_port = free_port();
         let mut api_env = env.clone();
         api_env.push(("BIND_ADDRESS".into(), format!("127.0.0.1:{api_port}")));
+        api_env.push(("METRICS_BIND_ADDRESS".into(), format!("127.0.0.1:{}", free_port())));
         let api = spawn(&bin_dir().join("renkei-api"), &["serve"], &api_env, &logs.join("api.log"));
         let api_pid = api.id().expect("api pid");
         let mut stack = Self {
