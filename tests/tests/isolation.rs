@@ -239,15 +239,21 @@ async fn rls_filters_unfiltered_sql_for_every_role() {
         .expect_err("RLS must refuse");
     assert!(err.to_string().contains("row-level security"), "{err}");
     conn.batch_execute("ROLLBACK").await.expect("rollback");
-    let updated = diesel::sql_query(format!(
-        "WITH s AS (SELECT set_config('renkei.role', 'prefecture', true), set_config('renkei.prefecture', '13', true)) \
-         UPDATE organisations SET name = 'x' WHERE id = '{}' RETURNING id::text AS id",
-        o.hospital
-    ))
-    .load::<IdRow>(&mut conn)
+    // As a Tokyo official, for real (the settings set in the transaction, not in a CTE that
+    // PostgreSQL never runs): an Osaka row is not even visible to update, a Tokyo row is.
+    let update_as_tokyo = |id: Uuid| {
+        format!("UPDATE organisations SET name = name || ' (更新)' WHERE id = '{id}' RETURNING id::text AS id")
+    };
+    conn.batch_execute(
+        "BEGIN; SELECT set_config('renkei.role', 'prefecture', true), set_config('renkei.prefecture', '13', true);",
+    )
     .await
-    .expect("update");
-    assert!(updated.is_empty(), "an Osaka row is not even visible to update");
+    .expect("begin as Tokyo");
+    let osaka_row = diesel::sql_query(update_as_tokyo(o.hospital)).load::<IdRow>(&mut conn).await.expect("update");
+    let tokyo_row = diesel::sql_query(update_as_tokyo(t.hospital)).load::<IdRow>(&mut conn).await.expect("update");
+    conn.batch_execute("ROLLBACK").await.expect("rollback");
+    assert!(osaka_row.is_empty(), "an Osaka row is not even visible to update");
+    assert_eq!(tokyo_row.len(), 1, "the positive control: Tokyo updates its own hospital the same way");
 
     // The database itself keeps a hospital in a health centre of its own prefecture, whatever
     // the caller may see (here the ministry, who sees both).
