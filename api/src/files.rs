@@ -8,13 +8,16 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use renkei_core::audit;
 use renkei_core::checklists::catalog::Form;
 use renkei_core::checklists::{export, submissions, xlsx};
+use renkei_core::db::Session;
 use renkei_core::{Error as DomainError, Principal, Role};
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::graphql_http::{Answer, admit, audit_actions, errors, read_body, refused, request_id, respond};
+use crate::graphql_http::{
+    Answer, admit, admit_identity, audit_actions, errors, read_body, refused, request_id, respond, signed_in,
+};
 
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
@@ -54,18 +57,21 @@ async fn blocking<T: Send + 'static>(
 /// any, a prefecture official their own).
 pub async fn download_bundle(req: HttpRequest, path: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
     let rid = request_id(&req);
-    let principal = match admit(&req, &state, Answer::Json, &rid).await {
-        Ok(p) => p,
+    let session = match admit(&req, &state, Answer::Json, &rid).await {
+        Ok(session) => session,
         Err(res) => return res,
     };
+    let principal = session.principal().clone();
     let Ok(id) = Uuid::parse_str(&path) else {
+        session.finish().await;
         return bad_path(&rid, "not a bundle id");
     };
     let allowed = principal.require(&[Role::National, Role::Prefecture], "download bundles");
     let found = match allowed {
         Err(e) => Err(e),
-        Ok(()) => state.db.run(&principal, move |c| Box::pin(renkei_core::bundles::content(c, id))).await,
+        Ok(()) => session.run(move |c| Box::pin(renkei_core::bundles::content(c, id))).await,
     };
+    session.finish().await;
     let (outcome, response) = match found {
         Ok(Some((bundle, bytes))) => {
             let scope = bundle.prefecture_code.map_or_else(|| "national".to_owned(), |p| format!("{p:02}"));
@@ -86,19 +92,19 @@ pub async fn download_bundle(req: HttpRequest, path: web::Path<String>, state: w
 /// of the year, one row per hospital and item (a prefecture its own, the ministry all).
 pub async fn export_checklists(req: HttpRequest, path: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
     let rid = request_id(&req);
-    let principal = match admit(&req, &state, Answer::Json, &rid).await {
-        Ok(p) => p,
+    let session = match admit(&req, &state, Answer::Json, &rid).await {
+        Ok(session) => session,
         Err(res) => return res,
     };
-    let Some((year, kind)) = path.rsplit_once('.') else {
-        return bad_path(&rid, "use /exports/checklists/<fiscal year>.csv or .xlsx");
-    };
-    let (Ok(fy), "csv" | "xlsx") = (year.parse::<i32>(), kind) else {
+    let principal = session.principal().clone();
+    let parsed = path.rsplit_once('.').map(|(year, kind)| (year.parse::<i32>(), kind));
+    let (Ok(fy), kind @ ("csv" | "xlsx")) = parsed.unwrap_or((Ok(0), "")) else {
+        session.finish().await;
         return bad_path(&rid, "use /exports/checklists/<fiscal year>.csv or .xlsx");
     };
     let p = principal.clone();
-    let rows =
-        state.db.run(&principal, move |c| Box::pin(async move { export::submission_rows(c, &p, fy).await })).await;
+    let rows = session.run(move |c| Box::pin(async move { export::submission_rows(c, &p, fy).await })).await;
+    session.finish().await;
     let file = match (rows, kind) {
         (Err(e), _) => Err(e),
         (Ok(rows), "csv") => Ok((export::csv_of(rows).into_bytes(), "text/csv; charset=utf-8")),
@@ -122,21 +128,30 @@ pub struct FormQuery {
 /// Who asks, and the fiscal year, form and hospital a `/forms/{fiscal_year}/{form}.xlsx`
 /// request is about.
 async fn form_request(
-    req: &HttpRequest,
-    state: &AppState,
+    session: Session,
     rid: &str,
     path: &(String, String),
     query: &FormQuery,
-) -> Result<(Principal, i32, Form, Uuid), HttpResponse> {
+) -> Result<(Session, i32, Form, Uuid), HttpResponse> {
     const HINT: &str = "use /forms/<fiscal year>/<hospital|survey|vendor>.xlsx[?hospital=<id>]";
-    let principal = admit(req, state, Answer::Json, rid).await?;
-    let fy = path.0.parse::<i32>().map_err(|_| bad_path(rid, HINT))?;
-    let form = path.1.strip_suffix(".xlsx").and_then(|f| f.parse::<Form>().ok()).ok_or_else(|| bad_path(rid, HINT))?;
-    let hospital = match &query.hospital {
-        Some(h) => Uuid::parse_str(h).map_err(|_| bad_path(rid, "hospital: not an organisation id"))?,
-        None => principal.organisation_id.ok_or_else(|| bad_path(rid, "hospital: say whose form (?hospital=<id>)"))?,
+    let own = session.principal().organisation_id;
+    let what = || -> Result<(i32, Form, Uuid), HttpResponse> {
+        let fy = path.0.parse::<i32>().map_err(|_| bad_path(rid, HINT))?;
+        let form =
+            path.1.strip_suffix(".xlsx").and_then(|f| f.parse::<Form>().ok()).ok_or_else(|| bad_path(rid, HINT))?;
+        let hospital = match &query.hospital {
+            Some(h) => Uuid::parse_str(h).map_err(|_| bad_path(rid, "hospital: not an organisation id"))?,
+            None => own.ok_or_else(|| bad_path(rid, "hospital: say whose form (?hospital=<id>)"))?,
+        };
+        Ok((fy, form, hospital))
     };
-    Ok((principal, fy, form, hospital))
+    match what() {
+        Ok((fy, form, hospital)) => Ok((session, fy, form, hospital)),
+        Err(res) => {
+            session.finish().await;
+            Err(res)
+        }
+    }
 }
 
 /// `GET /forms/{fiscal_year}/{form}.xlsx`: the form with the hospital's current answers, to
@@ -148,17 +163,19 @@ pub async fn download_form(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let rid = request_id(&req);
-    let (principal, fy, form, hospital) = match form_request(&req, &state, &rid, &path, &query).await {
+    let session = match admit(&req, &state, Answer::Json, &rid).await {
+        Ok(session) => session,
+        Err(res) => return res,
+    };
+    let (session, fy, form, hospital) = match form_request(session, &rid, &path, &query).await {
         Ok(t) => t,
         Err(res) => return res,
     };
-    let p = principal.clone();
-    let standing = state
-        .db
-        .run(&principal, move |c| {
-            Box::pin(async move { submissions::form_as_it_stands(c, &p, fy, form, hospital).await })
-        })
+    let p = session.principal().clone();
+    let standing = session
+        .run(move |c| Box::pin(async move { submissions::form_as_it_stands(c, &p, fy, form, hospital).await }))
         .await;
+    session.finish().await;
     let file = match standing {
         Ok((catalog, items, name, answers)) => {
             blocking(move || xlsx::write_form(&catalog, &items, &name, &answers)).await
@@ -182,24 +199,36 @@ pub async fn upload_form(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let rid = request_id(&req);
-    let (principal, fy, form, hospital) = match form_request(&req, &state, &rid, &path, &query).await {
-        Ok(t) => t,
+    // The token first, then the body, and only then a pooled connection: a slow upload never
+    // holds one.
+    let identity = match admit_identity(&req, &state, Answer::Json, &rid).await {
+        Ok(identity) => identity,
         Err(res) => return res,
     };
     let body = match read_body(&mut payload, xlsx::MAX_UPLOAD_BYTES, Answer::Json, &rid).await {
         Ok(body) => body.freeze(),
         Err(res) => return res,
     };
+    let session = match signed_in(&state, &identity, Answer::Json, &rid).await {
+        Ok(session) => session,
+        Err(res) => return res,
+    };
+    let (session, fy, form, hospital) = match form_request(session, &rid, &path, &query).await {
+        Ok(t) => t,
+        Err(res) => return res,
+    };
+    let principal = session.principal().clone();
     let p = principal.clone();
-    let catalog = state
-        .db
-        .run(&principal, move |c| {
+    let catalog = session
+        .run(move |c| {
             Box::pin(async move {
                 submissions::filler(c, &p, form, hospital).await?;
                 submissions::form_catalog(c, fy, form).await
             })
         })
         .await;
+    // No transaction is held while the workbook is read.
+    session.finish().await;
     let parsed = match catalog {
         Ok((catalog, items)) => blocking(move || Ok(xlsx::read_form(&body, &catalog, &items))).await,
         Err(e) => Err(e),

@@ -11,7 +11,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use futures::StreamExt;
 use juniper::{GraphQLError, InputValue, OperationType, ScalarValue, ValidatedOperation, Variables};
 use renkei_core::audit;
-use renkei_core::db::Session;
+use renkei_core::db::{Purpose, Session};
 use renkei_core::{Error as DomainError, ErrorCode, Identity, Principal};
 use renkei_graphql::limits::{LimitError, analyse, parse_limit, unknown_variable_type};
 use renkei_graphql::{Audit, AuditedField, Context, REQUEST_ID};
@@ -181,26 +181,37 @@ fn client_ip(req: &HttpRequest, state: &AppState) -> String {
         .map_or_else(peer, |ip| ip.to_string())
 }
 
-/// Rate limits by IP, then the token and the registry: the caller of a request whose work runs
-/// in transactions of its own (the file routes).
+/// Rate limits by IP, then the token, then the registry: the file routes' caller, with the
+/// transaction their work reads in (the sign-in rode on the round trip that opened it).
 pub(crate) async fn admit(
     req: &HttpRequest,
     state: &AppState,
     answer: Answer,
     rid: &str,
-) -> Result<Principal, HttpResponse> {
+) -> Result<Session, HttpResponse> {
     let identity = admit_identity(req, state, answer, rid).await?;
-    match state.db.sign_in(&identity).await {
-        Ok(principal) => {
-            record_principal(&tracing::Span::current(), &principal);
-            Ok(principal)
+    signed_in(state, &identity, answer, rid).await
+}
+
+/// The registry's answer for `identity`, in a new transaction that carries it.
+pub(crate) async fn signed_in(
+    state: &AppState,
+    identity: &Identity,
+    answer: Answer,
+    rid: &str,
+) -> Result<Session, HttpResponse> {
+    match Session::sign_in(&state.db, identity, Purpose::Reads).await {
+        Ok(session) => {
+            record_principal(&tracing::Span::current(), session.principal());
+            Ok(session)
         }
         Err(e) => Err(single(answer, rid, auth_refused(rid, &e))),
     }
 }
 
-/// Rate limits by IP, then the token; a failed verification counts against the IP.
-async fn admit_identity(
+/// Rate limits by IP, then the token; a failed verification counts against the IP, which is
+/// refused (429 instead of 401) once it has failed too often.
+pub(crate) async fn admit_identity(
     req: &HttpRequest,
     state: &AppState,
     answer: Answer,
@@ -559,17 +570,16 @@ async fn run_operation(
     if let Err(limited) = state.limiter.check_operation(&identity.subject, mutation_fields).await {
         return Ran { outcome: limited.outcome(rid), kind, name: analysis.operation_name };
     }
-    // Who the caller is comes from the registry: a query's transaction opens now and finds it
-    // with the caller's settings; a mutation asks it in one statement, then runs each field in
-    // a transaction of its own.
-    let signed_in = match kind {
-        "query" => Session::sign_in(&state.db, identity).await.map(|s| (s.principal().clone(), Some(s))),
-        _ => state.db.sign_in(identity).await.map(|p| (p, None)),
-    };
-    let (principal, session) = match signed_in {
-        Ok(signed_in) => signed_in,
+    // Who the caller is comes from the registry, in the round trip that opens the operation's
+    // transaction and writes the caller's settings: a query's resolvers all read in it, a
+    // mutation's first root field makes its change in it.
+    let purpose = if kind == "query" { Purpose::Reads } else { Purpose::Change };
+    let session = match Session::sign_in(&state.db, identity, purpose).await {
+        Ok(session) => session,
         Err(e) => return Ran { outcome: auth_refused(rid, &e), kind, name: analysis.operation_name },
     };
+    let principal = session.principal().clone();
+    let (session, opened) = if kind == "query" { (Some(session), None) } else { (None, Some(session)) };
     record_principal(request_span, &principal);
     let principal = &principal;
     // KPI reports alone: answered from the cache while the KPI generation stands still.
@@ -590,13 +600,13 @@ async fn run_operation(
         let outcome = Outcome { kept: Some(answer), body: Body::default(), request_error: false, forced: None };
         return Ran { outcome, kind, name: analysis.operation_name };
     }
-    let audit = (kind == "mutation").then(|| {
+    let audit = opened.map(|opened| {
         let fields = analysis
             .root_fields
             .iter()
             .map(|f| AuditedField { name: f.name.clone(), targets: f.targets.clone() })
             .collect();
-        Audit::new(rid.to_owned(), fields)
+        Audit::new(rid.to_owned(), fields, opened)
     });
     let ctx = Context {
         db: state.db.clone(),
@@ -628,6 +638,7 @@ async fn run_operation(
         outcome.kept = Some(answer);
     }
     if let Some(audit) = &ctx.audit {
+        audit.close().await;
         // Every mutation field attempted, with its outcome: a change was recorded in its own
         // transaction; what failed, and so changed nothing, is recorded now.
         let actions = analysis

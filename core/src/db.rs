@@ -92,13 +92,6 @@ impl Db {
         }
     }
 
-    /// The principal the registry gives `identity`, in one statement, for requests whose work
-    /// runs in transactions of its own (mutations, file routes).
-    pub async fn sign_in(&self, identity: &Identity) -> Result<Principal> {
-        let mut conn = self.conn().await?;
-        identity::sign_in(&mut conn, identity, &self.statement_timeout).await
-    }
-
     /// Runs `f` in one transaction as `principal`. The settings are transaction-local
     /// (`set_config(…, true)`), so they vanish at commit or rollback and a pooled connection never
     /// carries one caller's identity into the next.
@@ -203,25 +196,28 @@ impl Db {
 pub struct Session {
     db: Db,
     principal: Principal,
-    /// Each run in a savepoint of its own: a nested field's failure undoes only its own reads,
-    /// never the change already made. Without it, an error ends the whole transaction.
-    savepoints: bool,
+    purpose: Purpose,
     open: tokio::sync::Mutex<Option<(Object<AsyncPgConnection>, tracing::Span)>>,
 }
 
 impl Session {
-    /// Opens the operation's transaction now, as the principal the registry gives `identity`
-    /// (found in the same round trip as the settings are written).
-    pub async fn sign_in(db: &Db, identity: &Identity) -> Result<Self> {
+    /// Opens a transaction now, as the principal the registry gives `identity` (found in the
+    /// same round trip as the settings are written): the sign-in costs no round trip of its own.
+    pub async fn sign_in(db: &Db, identity: &Identity, purpose: Purpose) -> Result<Self> {
         let span = transaction_span();
         let (conn, principal) = db.open_signed_in(identity).instrument(span.clone()).await?;
         span.record("renkei.role", principal.role.as_str());
-        Ok(Self { db: db.clone(), principal, savepoints: false, open: tokio::sync::Mutex::new(Some((conn, span))) })
+        Ok(Self { db: db.clone(), principal, purpose, open: tokio::sync::Mutex::new(Some((conn, span))) })
     }
 
     /// A transaction for one change, opened by its first run.
     pub fn for_change(db: &Db, principal: &Principal) -> Self {
-        Self { db: db.clone(), principal: principal.clone(), savepoints: true, open: tokio::sync::Mutex::new(None) }
+        Self {
+            db: db.clone(),
+            principal: principal.clone(),
+            purpose: Purpose::Change,
+            open: tokio::sync::Mutex::new(None),
+        }
     }
 
     /// The caller, as the registry describes them.
@@ -246,7 +242,7 @@ impl Session {
                 open.insert((conn, span))
             }
         };
-        if self.savepoints {
+        if self.purpose == Purpose::Change {
             // Nested in the open transaction, diesel's transaction manager uses a savepoint.
             let conn: &mut Conn = conn;
             AnsiTransactionManager::begin_transaction(conn).await?;
@@ -294,6 +290,16 @@ impl Session {
             tracing::warn!(error = %e.detail(), "db.commit_failed");
         }
     }
+}
+
+/// What a [`Session`] is for, which decides what an error in one of its runs undoes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// Reads: an error ends the transaction, and the next run opens a fresh one.
+    Reads,
+    /// One change: each run in a savepoint of its own, so that a nested field's failure undoes
+    /// only its own reads, never the change already made.
+    Change,
 }
 
 fn transaction_span() -> tracing::Span {

@@ -108,8 +108,8 @@ struct SignIn {
 }
 
 /// Resolves `identity` against the registry and writes the principal into the transaction's
-/// settings (with `statement_timeout_ms`), in one statement: `renkei_sign_in`. Inside a
-/// transaction the settings hold until it ends; outside, for that statement only.
+/// settings (with `statement_timeout_ms`), in one statement: `renkei_sign_in`, the first of the
+/// transaction it opens (the settings hold until it ends).
 pub(crate) async fn sign_in(conn: &mut Conn, identity: &Identity, statement_timeout_ms: &str) -> Result<Principal> {
     let row: SignIn = diesel::sql_query(
         "SELECT organisation_id, role, org_prefecture, problem FROM renkei_sign_in($1, $2, $3, $4, $5)",

@@ -35,6 +35,9 @@ pub struct Audit {
     state: Mutex<State>,
 }
 
+/// The transaction the sign-in opened, waiting for the first root field.
+type Opened = Option<Session>;
+
 #[derive(Default)]
 struct State {
     /// How many root fields have started.
@@ -43,12 +46,24 @@ struct State {
     recorded: Vec<bool>,
     /// The running field's transaction.
     current: Option<Arc<Session>>,
+    /// The sign-in's transaction, which the first field takes over (no round trip spent on it).
+    opened: Opened,
 }
 
 impl Audit {
-    pub fn new(request_id: String, fields: Vec<AuditedField>) -> Self {
+    /// `opened`: the transaction the caller's sign-in opened, for the first field to use.
+    pub fn new(request_id: String, fields: Vec<AuditedField>, opened: Session) -> Self {
         let recorded = vec![false; fields.len()];
-        Self { request_id, fields, state: Mutex::new(State { recorded, ..State::default() }) }
+        Self { request_id, fields, state: Mutex::new(State { recorded, opened: Some(opened), ..State::default() }) }
+    }
+
+    /// Ends the sign-in's transaction if no field took it over (every field skipped, or the
+    /// operation timed out first).
+    pub async fn close(&self) {
+        let opened = self.state().opened.take();
+        if let Some(session) = opened {
+            session.abandon().await;
+        }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -65,9 +80,11 @@ impl Audit {
         self.state().recorded.get(index).copied().unwrap_or(false)
     }
 
-    /// Starts the next root field called `name`: its transaction opens at its first read.
-    fn begin(&self, name: &str, session: Session) -> Option<usize> {
+    /// Starts the next root field called `name` in the sign-in's transaction, or else in one
+    /// that opens at its first read.
+    fn begin(&self, name: &str, db: &renkei_core::db::Db, principal: &renkei_core::Principal) -> Option<usize> {
         let mut state = self.state();
+        let session = state.opened.take().unwrap_or_else(|| Session::for_change(db, principal));
         let index = (state.started..self.fields.len()).find(|&i| self.fields[i].name == name);
         if let Some(i) = index {
             state.started = i + 1;
@@ -125,7 +142,7 @@ impl GraphQLValueAsync<DefaultScalarValue> for AuditedMutation {
             let Some(audit) = &ctx.audit else {
                 return Mutation.resolve_field_async(info, field_name, arguments, executor).await;
             };
-            let index = audit.begin(field_name, Session::for_change(&ctx.db, &ctx.principal));
+            let index = audit.begin(field_name, &ctx.db, &ctx.principal);
             let resolved = Mutation.resolve_field_async(info, field_name, arguments, executor).await;
             let Some(session) = audit.end() else { return resolved };
             let value = match resolved {
