@@ -135,21 +135,21 @@ async fn form_request(
 ) -> Result<(Session, i32, Form, Uuid), HttpResponse> {
     const HINT: &str = "use /forms/<fiscal year>/<hospital|survey|vendor>.xlsx[?hospital=<id>]";
     let own = session.principal().organisation_id;
-    let what = || -> Result<(i32, Form, Uuid), HttpResponse> {
-        let fy = path.0.parse::<i32>().map_err(|_| bad_path(rid, HINT))?;
-        let form =
-            path.1.strip_suffix(".xlsx").and_then(|f| f.parse::<Form>().ok()).ok_or_else(|| bad_path(rid, HINT))?;
+    // The refusal's hint, if the request is malformed.
+    let what = || -> Result<(i32, Form, Uuid), &'static str> {
+        let fy = path.0.parse::<i32>().map_err(|_| HINT)?;
+        let form = path.1.strip_suffix(".xlsx").and_then(|f| f.parse::<Form>().ok()).ok_or(HINT)?;
         let hospital = match &query.hospital {
-            Some(h) => Uuid::parse_str(h).map_err(|_| bad_path(rid, "hospital: not an organisation id"))?,
-            None => own.ok_or_else(|| bad_path(rid, "hospital: say whose form (?hospital=<id>)"))?,
+            Some(h) => Uuid::parse_str(h).map_err(|_| "hospital: not an organisation id")?,
+            None => own.ok_or("hospital: say whose form (?hospital=<id>)")?,
         };
         Ok((fy, form, hospital))
     };
     match what() {
         Ok((fy, form, hospital)) => Ok((session, fy, form, hospital)),
-        Err(res) => {
+        Err(hint) => {
             session.finish().await;
-            Err(res)
+            Err(bad_path(rid, hint))
         }
     }
 }
