@@ -785,8 +785,12 @@ def main() -> None:
     # Tokens, minted with the environment's development keys, for subjects registered here: both
     # servers take the caller's role from the registry.
     register(api, app_url, "bench-national", "national")
+    # The national dataset has no prefecture offices: the official's membership needs Tokyo's.
     tokyo_office = psql(with_db(os.environ["MIGRATION_DATABASE_URL"], db),
                         "-c", "SELECT set_config('renkei.role', 'national', false)",
+                        "-c", "INSERT INTO organisations (kind, name, prefecture_code) SELECT 'prefecture_office', "
+                              "'東京都庁', 13 WHERE NOT EXISTS (SELECT 1 FROM organisations "
+                              "WHERE kind = 'prefecture_office' AND prefecture_code = 13)",
                         "-c", "SELECT id FROM organisations WHERE kind = 'prefecture_office' AND prefecture_code = 13"
                         ).split()[-1]
     register(api, app_url, "bench-prefecture-13", "prefecture", "--org", tokyo_office)
