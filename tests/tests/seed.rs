@@ -73,6 +73,41 @@ async fn the_demo_has_every_prefecture_a_realistic_bed_spread_and_a_user_per_rol
         assert_eq!(user.role().expect("role"), *role);
     }
 
+    let before = row_counts(&test_db.owner_url).await;
     let again = seed::demo(&db).await.expect("seed again");
-    assert!(again.already_present, "a second run changes nothing");
+    assert!(again.already_present, "the second run says so");
+    assert_eq!(row_counts(&test_db.owner_url).await, before, "a second run changes nothing, in any table");
+}
+
+/// Rows per table of the public schema, as the ministry sees them (every table, from the catalog).
+async fn row_counts(owner_url: &str) -> BTreeMap<String, i64> {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+    #[derive(diesel::QueryableByName)]
+    struct Table {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+    }
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut c = AsyncPgConnection::establish(owner_url).await.expect("owner");
+    c.batch_execute("SELECT set_config('renkei.role', 'national', false)").await.expect("as the ministry");
+    let tables: Vec<Table> = diesel::sql_query(
+        "SELECT relname::text AS name FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'p')",
+    )
+    .load(&mut c)
+    .await
+    .expect("tables");
+    let mut counts = BTreeMap::new();
+    for t in tables {
+        let n: Count = diesel::sql_query(format!("SELECT count(*) AS n FROM public.\"{}\"", t.name))
+            .get_result(&mut c)
+            .await
+            .expect("count");
+        counts.insert(t.name, n.n);
+    }
+    assert!(counts.get("organisations").is_some_and(|n| *n > 0), "the counts see the rows: {counts:?}");
+    counts
 }
