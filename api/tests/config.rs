@@ -1,25 +1,53 @@
 //! Bad configuration stops the process at start, with a message that names the variable.
 #![allow(clippy::expect_used, clippy::unwrap_used)] // tests stop loudly on what they cannot set up
 
-use std::process::Command;
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
-fn serve_with(vars: &[(&str, &str)]) -> (bool, String) {
+/// How a `renkei-api serve` with the base configuration plus `vars` went: `Ok(())` if it was
+/// still serving after a few seconds (then stopped), or `Err(stderr)` if it stopped by itself.
+fn serve_with(vars: &[(&str, &str)]) -> Result<(), String> {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_renkei-api"));
-    cmd.arg("serve").env_clear().env("RUST_LOG", "error");
+    cmd.arg("serve").env_clear().env("RUST_LOG", "error").stdout(Stdio::null()).stderr(Stdio::piped());
+    // A configuration that starts (checked first by `each_bad_variable_is_named`): the real database
+    // of the environment, free ports. Each case then breaks one variable.
+    let database = std::env::var("DATABASE_URL").expect("DATABASE_URL (source .dev/env)");
     let base = [
-        ("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none"),
+        ("DATABASE_URL", database.as_str()),
         ("JWT_PUBLIC_KEY_FILE", concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/test-ed25519-public.pem")),
         ("BIND_ADDRESS", "127.0.0.1:0"),
+        ("METRICS_BIND_ADDRESS", "127.0.0.2:0"),
     ];
     for (k, v) in base.iter().chain(vars) {
         cmd.env(k, v);
     }
-    let out = cmd.output().expect("run renkei-api");
-    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    let mut child = cmd.spawn().expect("run renkei-api");
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().expect("wait") {
+            let mut stderr = String::new();
+            child.stderr.take().expect("stderr").read_to_string(&mut stderr).expect("stderr");
+            return if status.success() { Ok(()) } else { Err(stderr) };
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().expect("stop");
+    child.wait().expect("wait");
+    Ok(())
 }
 
 #[test]
 fn each_bad_variable_is_named() {
+    // The positive control first: without it every refusal below could come from the base itself.
+    // (One test, so that one process migrates the environment's database.)
+    let migrate = Command::new(env!("CARGO_BIN_EXE_renkei-api"))
+        .arg("migrate")
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("run renkei-api migrate");
+    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
+    serve_with(&[]).expect("the base configuration serves");
     for (var, value) in [
         ("DATABASE_URL", "mysql://root@localhost/renkei"),
         ("DATABASE_POOL_SIZE", "lots"),
@@ -43,15 +71,13 @@ fn each_bad_variable_is_named() {
             // Only one key source may be set.
             vars.push(("JWT_PUBLIC_KEY_FILE", ""));
         }
-        let (ok, stderr) = serve_with(&vars);
-        assert!(!ok, "{var}={value} must stop the process");
+        let stderr = serve_with(&vars).expect_err(&format!("{var}={value} must stop the process"));
         assert!(stderr.contains(var), "{var}={value}: the message names the variable: {stderr}");
     }
 }
 
 #[test]
 fn a_missing_database_url_is_named() {
-    let (ok, stderr) = serve_with(&[("DATABASE_URL", "")]);
-    assert!(!ok);
+    let stderr = serve_with(&[("DATABASE_URL", "")]).expect_err("no database, no service");
     assert!(stderr.contains("DATABASE_URL"), "{stderr}");
 }
