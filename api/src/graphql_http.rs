@@ -128,7 +128,7 @@ fn operation_from(value: Map<String, Value>) -> Result<Operation, String> {
 pub(crate) const ORGANISATION_HEADER: &str = "renkei-organisation";
 
 /// Verifies the bearer token: who is asking, and which organisation the request names. What
-/// they may do is the registry's answer (`Db::sign_in`, `Session::sign_in`).
+/// they may do is the registry's answer (`Session::sign_in`).
 async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Identity, DomainError> {
     let header =
         req.headers().get(header::AUTHORIZATION).ok_or_else(|| DomainError::unauthenticated("missing bearer token"))?;
@@ -646,26 +646,18 @@ async fn run_operation(
             .iter()
             .enumerate()
             .filter(|(i, _)| !audit.recorded(*i))
-            .map(|(_, f)| {
-                let mut targets = f.targets.clone();
-                if let Some(id) = outcome.body.root_id(&f.key)
-                    && !targets.iter().any(|t| t == id)
+            .map(|(_, f)| audit::Action {
+                operation: f.name.clone(),
+                targets: audit::Action::targets_with(&f.targets, outcome.body.root_id(&f.key)),
+                outcome: if outcome.body.data.as_ref().is_none_or(juniper::Value::is_null)
+                    && outcome.body.errors.is_some()
+                    && !outcome.body.first_error()["path"].is_array()
                 {
-                    targets.push(id.to_owned());
-                }
-                audit::Action {
-                    operation: f.name.clone(),
-                    targets,
-                    outcome: if outcome.body.data.as_ref().is_none_or(juniper::Value::is_null)
-                        && outcome.body.errors.is_some()
-                        && !outcome.body.first_error()["path"].is_array()
-                    {
-                        outcome.body.first_error()["extensions"]["code"].as_str().unwrap_or("ERROR").to_owned()
-                    } else {
-                        field_outcome(&outcome.body, &f.key)
-                    },
-                    request_id: rid.to_owned(),
-                }
+                    outcome.body.first_error()["extensions"]["code"].as_str().unwrap_or("ERROR").to_owned()
+                } else {
+                    field_outcome(&outcome.body, &f.key)
+                },
+                request_id: rid.to_owned(),
             })
             .collect();
         audit_actions(state, principal, rid, actions).await;

@@ -26,6 +26,20 @@ pub struct Action {
     pub request_id: String,
 }
 
+impl Action {
+    /// The ids an operation named, and the id of the object it answered with (a created
+    /// object's, say) when that is not among them.
+    pub fn targets_with(named: &[String], answered: Option<&str>) -> Vec<String> {
+        let mut targets = named.to_vec();
+        if let Some(id) = answered
+            && !targets.iter().any(|t| t == id)
+        {
+            targets.push(id.to_owned());
+        }
+        targets
+    }
+}
+
 /// Records `actions` of `principal` in a transaction of their own: for refusals and failures,
 /// which changed nothing. A change records itself with [`record_in`], inside its own transaction.
 pub async fn record(db: &Db, principal: &Principal, actions: Vec<Action>) -> Result<()> {

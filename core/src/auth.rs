@@ -262,7 +262,7 @@ impl Verifier {
             }
             None => None,
         };
-        Identity::new(Identity {
+        Identity {
             issuer: claims.iss,
             subject: claims.sub,
             role,
@@ -270,7 +270,8 @@ impl Verifier {
             prefecture: claims.pref,
             verified_email: claims.email.filter(|_| claims.email_verified == Some(true)),
             acting_for: None,
-        })
+        }
+        .checked()
     }
 }
 

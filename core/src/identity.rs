@@ -28,20 +28,20 @@ pub struct Identity {
 
 impl Identity {
     /// Checks the parts make sense, so that nothing malformed reaches the database.
-    pub fn new(identity: Identity) -> Result<Self> {
+    pub fn checked(self) -> Result<Self> {
         let text = |s: &str| !s.is_empty() && s.len() <= 255 && !s.chars().any(char::is_control);
-        if !text(&identity.subject) {
+        if !text(&self.subject) {
             return Err(Error::unauthenticated("token subject missing, too long or not text"));
         }
-        if !text(&identity.issuer) {
+        if !text(&self.issuer) {
             return Err(Error::unauthenticated("token issuer missing, too long or not text"));
         }
-        if let Some(email) = &identity.verified_email
+        if let Some(email) = &self.verified_email
             && (email.len() > 254 || !email.contains('@') || email.chars().any(char::is_control))
         {
             return Err(Error::unauthenticated("token claim email is not an e-mail address"));
         }
-        Ok(identity)
+        Ok(self)
     }
 
     /// The organisation this request acts for, if it says: the header and the `org` claim must
@@ -91,7 +91,7 @@ impl Identity {
 }
 
 /// The refusal of a token whose membership was deactivated.
-pub fn deactivated_account() -> Error {
+fn deactivated_account() -> Error {
     Error::unauthenticated("account deactivated")
 }
 

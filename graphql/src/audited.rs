@@ -158,15 +158,9 @@ impl GraphQLValueAsync<DefaultScalarValue> for AuditedMutation {
                 return Ok(value);
             };
             let field = &audit.fields[index];
-            let mut targets = field.targets.clone();
-            if let Some(id) = answered_id(&value)
-                && !targets.contains(&id)
-            {
-                targets.push(id);
-            }
             let action = audit::Action {
                 operation: field.name.clone(),
-                targets,
+                targets: audit::Action::targets_with(&field.targets, answered_id(&value).as_deref()),
                 outcome: "ok".into(),
                 request_id: audit.request_id.clone(),
             };

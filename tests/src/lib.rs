@@ -156,6 +156,25 @@ impl TestDb {
     }
 }
 
+/// Opens a transaction on `conn` carrying `p`'s settings, as the service writes them (the caller
+/// ends it).
+pub async fn begin_as(conn: &mut AsyncPgConnection, p: &Principal) {
+    use diesel::sql_types::Text;
+    use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
+    conn.batch_execute("BEGIN").await.expect("begin");
+    diesel::sql_query(
+        "SELECT set_config('renkei.role', $1, true), set_config('renkei.org', $2, true), \
+         set_config('renkei.prefecture', $3, true), set_config('renkei.subject', $4, true)",
+    )
+    .bind::<Text, _>(p.role.as_str())
+    .bind::<Text, _>(p.organisation_id.map(|i| i.to_string()).unwrap_or_default())
+    .bind::<Text, _>(p.prefecture.map(|i| i.to_string()).unwrap_or_default())
+    .bind::<Text, _>(p.subject.clone())
+    .execute(conn)
+    .await
+    .expect("settings");
+}
+
 pub fn test_auth_config() -> AuthConfig {
     AuthConfig {
         issuer: ISSUER.into(),

@@ -132,18 +132,7 @@ struct IdRow {
 /// Runs `sql` in a transaction carrying `p`'s settings, exactly as the service does, and returns
 /// the `id` column.
 async fn as_tenant(conn: &mut AsyncPgConnection, p: &Principal, sql: &str) -> Vec<String> {
-    conn.batch_execute("BEGIN").await.expect("begin");
-    diesel::sql_query(
-        "SELECT set_config('renkei.role', $1, true), set_config('renkei.org', $2, true), \
-         set_config('renkei.prefecture', $3, true), set_config('renkei.subject', $4, true)",
-    )
-    .bind::<Text, _>(p.role.as_str())
-    .bind::<Text, _>(p.organisation_id.map(|i| i.to_string()).unwrap_or_default())
-    .bind::<Text, _>(p.prefecture.map(|i| i.to_string()).unwrap_or_default())
-    .bind::<Text, _>(p.subject.clone())
-    .execute(conn)
-    .await
-    .expect("settings");
+    renkei_tests::begin_as(conn, p).await;
     let rows: Vec<IdRow> = diesel::sql_query(sql).load(conn).await.expect("tenant query");
     conn.batch_execute("ROLLBACK").await.expect("rollback");
     rows.into_iter().map(|r| r.id).collect()

@@ -305,18 +305,7 @@ async fn without_settings_the_application_sees_no_tenant_row_and_no_definer_func
 /// Runs `sql` (its rows a text column `value`) in a transaction carrying `p`'s settings, as the
 /// service does, and rolls it back; an error comes back as its message.
 async fn attempt(c: &mut AsyncPgConnection, p: &Principal, sql: &str) -> Result<Vec<String>, String> {
-    c.batch_execute("BEGIN").await.expect("begin");
-    diesel::sql_query(
-        "SELECT set_config('renkei.role', $1, true), set_config('renkei.org', $2, true), \
-         set_config('renkei.prefecture', $3, true), set_config('renkei.subject', $4, true)",
-    )
-    .bind::<Text, _>(p.role.as_str())
-    .bind::<Text, _>(p.organisation_id.map(|i| i.to_string()).unwrap_or_default())
-    .bind::<Text, _>(p.prefecture.map(|i| i.to_string()).unwrap_or_default())
-    .bind::<Text, _>(p.subject.clone())
-    .execute(c)
-    .await
-    .expect("settings");
+    renkei_tests::begin_as(c, p).await;
     let rows = diesel::sql_query(sql).load::<Answer>(c).await.map_err(|e| e.to_string());
     c.batch_execute("ROLLBACK").await.expect("rollback");
     rows.map(|rows| rows.into_iter().map(|r| r.value).collect())
