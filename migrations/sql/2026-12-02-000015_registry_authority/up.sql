@@ -50,7 +50,6 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
 DECLARE
   m record;
   found_one boolean;
-  registered boolean;
 BEGIN
   -- The lookups below read every membership of this subject, whatever tenant asks.
   PERFORM set_config('renkei.role', 'national', true);
@@ -68,25 +67,26 @@ BEGIN
    ORDER BY u.active DESC, u.bound_at, u.created_at, u.id
    LIMIT 1;
   found_one := FOUND;
-  registered := found_one
-    OR EXISTS (SELECT 1 FROM users u WHERE u.subject = who AND (u.issuer IS NULL OR u.issuer = who_issuer));
+  IF found_one AND m.active THEN
+    -- The caller: these settings replace the lookup's.
+    PERFORM set_config('renkei.role', m.role, true),
+            set_config('renkei.org', m.organisation_id::text, true),
+            set_config('renkei.prefecture', CASE WHEN m.role = 'prefecture' THEN m.prefecture_code::text ELSE '' END, true),
+            set_config('renkei.subject', who, true),
+            set_config('statement_timeout', timeout, true);
+    RETURN QUERY SELECT m.organisation_id, m.role, m.prefecture_code, NULL::text;
+    RETURN;
+  END IF;
+  -- Refused (only then is the reason looked up): no caller, and the answer says why.
+  problem := CASE
+    WHEN found_one THEN 'deactivated'
+    WHEN EXISTS (SELECT 1 FROM users u WHERE u.subject = who AND (u.issuer IS NULL OR u.issuer = who_issuer))
+      THEN 'not_member'
+    ELSE 'unregistered'
+  END;
   PERFORM set_config('renkei.role', '', true), set_config('renkei.org', '', true),
           set_config('renkei.prefecture', '', true), set_config('renkei.subject', '', true);
-  IF NOT found_one THEN
-    RETURN QUERY SELECT NULL::uuid, NULL::text, NULL::smallint,
-      CASE WHEN registered THEN 'not_member' ELSE 'unregistered' END;
-    RETURN;
-  END IF;
-  IF NOT m.active THEN
-    RETURN QUERY SELECT NULL::uuid, NULL::text, NULL::smallint, 'deactivated'::text;
-    RETURN;
-  END IF;
-  PERFORM set_config('renkei.role', m.role, true),
-          set_config('renkei.org', m.organisation_id::text, true),
-          set_config('renkei.prefecture', CASE WHEN m.role = 'prefecture' THEN m.prefecture_code::text ELSE '' END, true),
-          set_config('renkei.subject', who, true),
-          set_config('statement_timeout', timeout, true);
-  RETURN QUERY SELECT m.organisation_id, m.role, m.prefecture_code, NULL::text;
+  RETURN QUERY SELECT NULL::uuid, NULL::text, NULL::smallint, problem;
 END $$;
 REVOKE ALL ON FUNCTION renkei_sign_in(text, text, uuid, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION renkei_sign_in(text, text, uuid, text, text) TO renkei_app;
