@@ -38,7 +38,7 @@ pub struct ApiConfig {
     /// `CORS_ALLOWED_ORIGINS`: comma-separated origins allowed to call from a browser.
     pub cors_origins: Vec<String>,
     /// `KPI_SUPPRESSION_THRESHOLD`, `DESIGNATION_LAW_START_FY`.
-    pub kpi: renkei_core::kpis::coverage::Settings,
+    pub kpi: renkei_core::kpis::Settings,
     /// `KPI_CACHE_ENTRIES`: KPI answers kept (0 switches the cache off).
     pub kpi_cache_entries: usize,
     pub database: DatabaseConfig,
@@ -93,7 +93,7 @@ impl ApiConfig {
             anyhow::bail!("REQUEST_TIMEOUT_SECONDS must be between 1 and 300");
         }
         Ok(Self {
-            kpi: renkei_core::kpis::coverage::Settings::from_env()?,
+            kpi: renkei_core::kpis::Settings::from_env()?,
             kpi_cache_entries: parse_or("KPI_CACHE_ENTRIES", crate::kpi_cache::DEFAULT_ENTRIES)?,
             introspection: parse_or("GRAPHQL_INTROSPECTION", true)?,
             limits,

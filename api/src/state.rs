@@ -34,7 +34,7 @@ pub struct AppState {
     pub graphiql: bool,
     /// `__schema` and `__type` are answered, and validation errors may name types and fields.
     pub introspection: bool,
-    pub kpi: renkei_core::kpis::coverage::Settings,
+    pub kpi: renkei_core::kpis::Settings,
     pub kpi_cache: Arc<crate::kpi_cache::KpiCache>,
 }
 

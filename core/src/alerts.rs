@@ -243,7 +243,7 @@ async fn coverage_alert(c: &mut Conn) -> Result<usize> {
     let geo = Geography::load(c).await?;
     let today = crate::incidents::clocks::day_of(Utc::now());
     // The worker checked the settings at start; a bad value cannot reach here.
-    let settings = crate::kpis::coverage::Settings::from_env().unwrap_or_default();
+    let settings = crate::kpis::Settings::from_env().unwrap_or_default();
     let cov = crate::kpis::coverage::coverage(c, &Principal::system(), &geo, &settings, today).await?;
     let missing = |areas: &[crate::kpis::coverage::Area]| -> Vec<String> {
         areas.iter().filter(|a| a.designated_hospitals == 0).map(|a| a.name_ja.clone()).collect()

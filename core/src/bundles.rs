@@ -340,8 +340,10 @@ pub async fn build(c: &mut Conn, fiscal_year: i32, prefecture: Option<i16>) -> R
         items: Vec::new(),
         today: as_of_day,
     };
-    let threshold = crate::kpis::coverage::Settings::default().suppression_threshold;
-    let mut kpi_rows = crate::kpis::report(c, &reader, &geo, &query, threshold).await?;
+    // Exact either way (the ministry's bundle, or a prefecture's own hospitals, which it sees):
+    // the protection settings never come into play.
+    let settings = crate::kpis::Settings::default();
+    let mut kpi_rows = crate::kpis::report(c, &reader, &geo, &query, &settings).await?;
     let band_order = |b: &Option<String>| BedBand::ALL.iter().position(|x| Some(x.label()) == b.as_deref());
     kpi_rows.sort_by_key(|r| (r.metric.as_str(), r.group.prefecture, band_order(&r.group.bed_band)));
     let mut kpi_csv = Csv::new(&["指標", "都道府県コード", "都道府県", "病床規模", "分子", "分母", "割合"]);
@@ -358,9 +360,9 @@ pub async fn build(c: &mut Conn, fiscal_year: i32, prefecture: Option<i16>) -> R
         ]);
     }
     query.group_by = Vec::new();
-    let headline = crate::kpis::report(c, &reader, &geo, &query, threshold).await?;
+    let headline = crate::kpis::report(c, &reader, &geo, &query, &settings).await?;
     query.metrics = vec![crate::kpis::Metric::ItemYesRate];
-    let item_rows = crate::kpis::report(c, &reader, &geo, &query, threshold).await?;
+    let item_rows = crate::kpis::report(c, &reader, &geo, &query, &settings).await?;
     let mut item_text: BTreeMap<String, String> = BTreeMap::new();
     for form in [Form::Hospital, Form::Survey] {
         if let Some(catalog) = catalog::find(c, fiscal_year, form).await? {

@@ -12,7 +12,7 @@ pub struct Context {
     pub db: Db,
     pub principal: Principal,
     pub geography: Arc<Geography>,
-    pub kpi: renkei_core::kpis::coverage::Settings,
+    pub kpi: renkei_core::kpis::Settings,
     /// For queries: the one transaction every resolver reads in.
     pub session: Option<Session>,
     /// For mutations: each root field's transaction, which also receives its audit row.

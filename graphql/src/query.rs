@@ -337,9 +337,9 @@ impl Query {
             items,
             today: renkei_core::kpis::today(),
         };
-        let (p, geo, threshold) = (ctx.principal.clone(), ctx.geography.clone(), ctx.kpi.suppression_threshold);
+        let (p, geo, settings) = (ctx.principal.clone(), ctx.geography.clone(), ctx.kpi);
         let rows = ctx
-            .run(move |c| Box::pin(async move { renkei_core::kpis::report(c, &p, &geo, &query, threshold).await }))
+            .run(move |c| Box::pin(async move { renkei_core::kpis::report(c, &p, &geo, &query, &settings).await }))
             .await?;
         Ok(rows.into_iter().map(KpiRow).collect())
     }
@@ -351,12 +351,12 @@ impl Query {
             Some(id) => parse_id("hospitalId", &id)?,
             None => ctx.principal.organisation_id.ok_or_else(|| Error::bad_input("hospitalId: say which hospital"))?,
         };
-        let (p, geo, threshold) = (ctx.principal.clone(), ctx.geography.clone(), ctx.kpi.suppression_threshold);
+        let (p, geo, settings) = (ctx.principal.clone(), ctx.geography.clone(), ctx.kpi);
         let today = renkei_core::kpis::today();
         let peers = ctx
             .run(move |c| {
                 Box::pin(async move {
-                    renkei_core::kpis::peers::compare(c, &p, &geo, hospital, fiscal_year, today, threshold).await
+                    renkei_core::kpis::peers::compare(c, &p, &geo, hospital, fiscal_year, today, &settings).await
                 })
             })
             .await?;

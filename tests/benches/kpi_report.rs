@@ -136,7 +136,11 @@ async fn main() {
         let t = Instant::now();
         app.state
             .db
-            .run(&p.clone(), move |c| Box::pin(async move { renkei_core::kpis::report(c, &p, &geo, &q, 5).await }))
+            .run(&p.clone(), move |c| {
+                Box::pin(async move {
+                    renkei_core::kpis::report(c, &p, &geo, &q, &renkei_core::kpis::Settings::default()).await
+                })
+            })
             .await
             .expect("engine");
         if i >= WARM_UP {

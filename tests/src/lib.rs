@@ -201,7 +201,7 @@ pub struct TestApp {
 /// What a test may change about the app.
 #[derive(Clone)]
 pub struct Options {
-    pub kpi: renkei_core::kpis::coverage::Settings,
+    pub kpi: renkei_core::kpis::Settings,
     pub limits: renkei_graphql::limits::Limits,
     pub introspection: bool,
     /// Generous by default so that ordinary tests never meet them.

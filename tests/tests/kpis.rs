@@ -1,8 +1,8 @@
 //! KPIs: the published survey table reproduced from facility-level data, aggregates that stay
-//! equal to a recomputation whatever lands, suppression that cannot be undone by subtraction,
-//! scopes, peers and designation coverage.
+//! equal to a recomputation whatever lands, scopes, peers and designation coverage (disclosure
+//! control has its own analyst, `disclosure.rs`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
@@ -279,101 +279,6 @@ async fn aggregates_stay_equal_to_a_recomputation_whatever_lands() {
     }
 }
 
-/// Every suppressed numerator of a band × prefecture table, and whether the marginal tables the
-/// same caller can fetch (by band, by prefecture, by region and band, total) determine it.
-async fn recoverable(app: &TestApp, p: &Principal, metric: &str) -> (usize, Vec<String>) {
-    let fetch = |by: Vec<&'static str>| {
-        let vars = json!({ "fy": [2024], "by": by, "metrics": [metric] });
-        async move { report(app, p, vars).await }
-    };
-    let cells = fetch(vec!["BED_BAND", "PREFECTURE"]).await;
-    let by_band = fetch(vec!["BED_BAND"]).await;
-    let by_pref = fetch(vec!["PREFECTURE"]).await;
-    let by_region_band = fetch(vec!["BED_BAND", "REGION"]).await;
-    let region_of: BTreeMap<i64, String> =
-        app.state.geography.prefectures.iter().map(|p| (i64::from(p.code), p.region_code.clone())).collect();
-    // Unknowns: the suppressed cells. Equations: each visible marginal equals the sum of its cells.
-    let key =
-        |r: &Value| (r["bedBand"].as_str().unwrap_or_default().to_owned(), r["prefectureCode"].as_i64().unwrap_or(0));
-    let mut known: BTreeMap<(String, i64), i64> = BTreeMap::new();
-    let mut unknown: BTreeSet<(String, i64)> = BTreeSet::new();
-    for r in &cells {
-        match r["numerator"].as_i64() {
-            Some(n) => {
-                known.insert(key(r), n);
-            }
-            None => {
-                unknown.insert(key(r));
-            }
-        }
-    }
-    let suppressed = unknown.len();
-    let mut equations: Vec<(Vec<(String, i64)>, i64)> = Vec::new();
-    for m in by_band.iter().filter(|m| !m["numerator"].is_null()) {
-        let band = m["bedBand"].as_str().unwrap_or_default();
-        let members = cells.iter().filter(|r| r["bedBand"] == band).map(key).collect();
-        equations.push((members, m["numerator"].as_i64().unwrap_or(0)));
-    }
-    for m in by_pref.iter().filter(|m| !m["numerator"].is_null()) {
-        let code = m["prefectureCode"].as_i64().unwrap_or(0);
-        let members = cells.iter().filter(|r| r["prefectureCode"].as_i64() == Some(code)).map(key).collect();
-        equations.push((members, m["numerator"].as_i64().unwrap_or(0)));
-    }
-    for m in by_region_band.iter().filter(|m| !m["numerator"].is_null()) {
-        let (band, region) = (m["bedBand"].as_str().unwrap_or_default(), m["regionCode"].as_str().unwrap_or_default());
-        let members = cells
-            .iter()
-            .filter(|r| {
-                r["bedBand"] == band
-                    && region_of.get(&r["prefectureCode"].as_i64().unwrap_or(0)).map(String::as_str) == Some(region)
-            })
-            .map(key)
-            .collect();
-        equations.push((members, m["numerator"].as_i64().unwrap_or(0)));
-    }
-    // What an analyst does by hand: any equation with one unknown left gives it away.
-    let mut found = Vec::new();
-    loop {
-        let mut progress = false;
-        for (members, total) in &equations {
-            let open: Vec<&(String, i64)> = members.iter().filter(|k| unknown.contains(*k)).collect();
-            if open.len() == 1 {
-                let sum: i64 = members.iter().filter_map(|k| known.get(k)).sum();
-                let k = open[0].clone();
-                found.push(format!("{k:?} = {}", total - sum));
-                unknown.remove(&k);
-                known.insert(k, total - sum);
-                progress = true;
-            }
-        }
-        if !progress {
-            break;
-        }
-    }
-    (suppressed, found)
-}
-
-#[tokio::test]
-async fn no_suppressed_value_can_be_recovered_from_what_a_role_sees() {
-    let app = TestApp::new().await;
-    seed_national(&app).await;
-    let fx = &app.fx;
-    for (who, p) in [("dashboard", fx.dashboard()), ("Tokyo's official", fx.prefecture(&fx.tokyo))] {
-        for metric in ["SECURITY_MANAGER_RATE", "OFFLINE_BACKUP_RATE"] {
-            let (suppressed, found) = recoverable(&app, &p, metric).await;
-            assert!(suppressed > 10, "{who}/{metric}: small cells exist to protect ({suppressed})");
-            assert!(found.is_empty(), "{who} recovers {metric} cells: {found:?}");
-        }
-    }
-    // The ministry sees every cell whole; Tokyo's official its own prefecture's.
-    let all = report(&app, &fx.national(), json!({ "fy": [2024], "by": ["BED_BAND", "PREFECTURE"] })).await;
-    assert!(all.iter().all(|r| r["suppressed"] == false));
-    let tokyo =
-        report(&app, &fx.prefecture(&fx.tokyo), json!({ "fy": [2024], "by": ["BED_BAND", "PREFECTURE"] })).await;
-    assert!(tokyo.iter().filter(|r| r["prefectureCode"] == 13).all(|r| r["suppressed"] == false));
-    assert!(tokyo.iter().any(|r| r["prefectureCode"] != 13 && r["suppressed"] == true));
-}
-
 #[tokio::test]
 async fn reports_follow_scope_grouping_and_fiscal_years() {
     let app = TestApp::new().await;
@@ -423,17 +328,22 @@ async fn reports_follow_scope_grouping_and_fiscal_years() {
 async fn a_hospital_sees_itself_next_to_its_peers() {
     let app = TestApp::new().await;
     let admin = app.fx.hospital_admin(&app.fx.osaka);
-    let q = "{ peerComparison(fiscalYear: 2024) { bedBand prefectureCode rows { metric item ownNumerator ownDenominator national { numerator denominator suppressed } prefecture { denominator suppressed } } } }";
+    let q = "{ peerComparison(fiscalYear: 2024) { bedBand prefectureCode rows { metric item ownNumerator ownDenominator national { numerator denominator suppressed protection } prefecture { numerator denominator suppressed protection } } } }";
     let reply = app.gql(&admin, q, json!({})).await;
     let peers = &reply.ok()["peerComparison"];
     assert_eq!(peers["prefectureCode"], 27);
     let rows = peers["rows"].as_array().expect("rows");
     let manager = rows.iter().find(|r| r["metric"] == "SECURITY_MANAGER_RATE").expect("manager");
     assert_eq!((manager["ownNumerator"].as_i64(), manager["ownDenominator"].as_i64()), (Some(1), Some(1)));
-    // Its band holds only itself: the peers' figures would be its own, and are not hidden from it
-    // (nothing of anyone else is behind them).
-    assert_eq!(manager["national"]["denominator"], 1);
-    assert_eq!(manager["national"]["suppressed"], false);
+    // In its prefecture its band holds only itself: the peers' figures are its own, exact (nothing
+    // of anyone else is behind them).
+    assert_eq!(manager["prefecture"]["denominator"], 1);
+    assert_eq!(manager["prefecture"]["numerator"], 1);
+    assert_eq!(manager["prefecture"]["protection"], "EXACT");
+    // Nationally Tokyo's hospital of the same band is behind the figures too: perturbed, and one
+    // hidden hospital is too few to show.
+    assert_eq!(manager["national"]["protection"], "SUPPRESSED");
+    assert!(manager["national"]["numerator"].is_null(), "{manager}");
     assert!(rows.iter().any(|r| r["metric"] == "ITEM_YES_RATE" && r["item"] == "2-7"));
     let tokyo = app
         .gql(&app.fx.hospital_admin(&app.fx.tokyo), "{ peerComparison(fiscalYear: 2024) { bedBand } }", json!({}))

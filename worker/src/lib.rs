@@ -33,7 +33,7 @@ impl WorkerConfig {
     pub fn from_env() -> anyhow::Result<Self> {
         let lease_seconds = parse_or("WORKER_LEASE_SECONDS", 120i32)?;
         // Read by the designation-coverage alert; checked here so that a bad value stops the start.
-        renkei_core::kpis::coverage::Settings::from_env()?;
+        renkei_core::kpis::Settings::from_env()?;
         if !(5..=3600).contains(&lease_seconds) {
             anyhow::bail!("WORKER_LEASE_SECONDS must be between 5 and 3600");
         }

@@ -7,43 +7,11 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use diesel_async::RunQueryDsl;
 
+use super::Settings;
 use crate::db::Conn;
 use crate::registry::geography::Geography;
 use crate::registry::text_enum;
 use crate::{Principal, Result, Role};
-
-/// Settings of the KPI engine (see the README's configuration table).
-#[derive(Clone, Copy, Debug)]
-pub struct Settings {
-    /// `KPI_SUPPRESSION_THRESHOLD`: cells with fewer hidden hospitals than this are suppressed.
-    pub suppression_threshold: i64,
-    /// `DESIGNATION_LAW_START_FY`: the fiscal year the designation rules took effect.
-    pub designation_law_start_fy: i32,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self { suppression_threshold: 5, designation_law_start_fy: 2026 }
-    }
-}
-
-impl Settings {
-    /// From the environment; an invalid value names its variable.
-    pub fn from_env() -> anyhow::Result<Self> {
-        let d = Self::default();
-        let s = Self {
-            suppression_threshold: crate::config::parse_or("KPI_SUPPRESSION_THRESHOLD", d.suppression_threshold)?,
-            designation_law_start_fy: crate::config::parse_or("DESIGNATION_LAW_START_FY", d.designation_law_start_fy)?,
-        };
-        if !(1..=100).contains(&s.suppression_threshold) {
-            anyhow::bail!("KPI_SUPPRESSION_THRESHOLD must be between 1 and 100");
-        }
-        if !(2020..=2100).contains(&s.designation_law_start_fy) {
-            anyhow::bail!("DESIGNATION_LAW_START_FY must be a fiscal year between 2020 and 2100");
-        }
-        Ok(s)
-    }
-}
 
 text_enum! {
     /// Where a requirement of the law stands.

@@ -4,12 +4,13 @@
 //! The figures come from aggregates that PostgreSQL keeps current as submissions land (migration
 //! `kpis`): `kpi_cells` by prefecture × bed band × designation for the national, regional and
 //! prefectural views, and `kpi_fine_cells` over the per-hospital facts for a health centre's
-//! jurisdiction and for functions. Neither rescans answers. Small cells are then suppressed for
-//! callers who may not see the hospitals behind them ([`suppression`]).
+//! jurisdiction and for functions. Neither rescans answers. For callers who may not see every
+//! hospital, what they may not see is perturbed at those cells before any table is summed
+//! ([`protection`]).
 
 pub mod coverage;
 pub mod peers;
-pub mod suppression;
+pub mod protection;
 
 use std::collections::BTreeMap;
 
@@ -22,6 +23,52 @@ use crate::db::Conn;
 use crate::registry::geography::Geography;
 use crate::registry::text_enum;
 use crate::{Error, Principal, Result, Role};
+pub use protection::{Count, Protection};
+
+/// Settings of the KPI engine (see the README's configuration table).
+#[derive(Clone, Copy, Debug)]
+pub struct Settings {
+    /// `KPI_SUPPRESSION_THRESHOLD`: cells with fewer hidden hospitals than this are suppressed.
+    pub suppression_threshold: i64,
+    /// `KPI_PROTECTION_PERCENT`: how wide, either side and as a share of its denominator, the
+    /// range of true values consistent with a suppressed cell is at least.
+    pub protection_percent: i64,
+    /// `DESIGNATION_LAW_START_FY`: the fiscal year the designation rules took effect.
+    pub designation_law_start_fy: i32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self { suppression_threshold: 5, protection_percent: 20, designation_law_start_fy: 2026 }
+    }
+}
+
+impl Settings {
+    /// From the environment; an invalid value names its variable.
+    pub fn from_env() -> anyhow::Result<Self> {
+        let d = Self::default();
+        let s = Self {
+            suppression_threshold: crate::config::parse_or("KPI_SUPPRESSION_THRESHOLD", d.suppression_threshold)?,
+            protection_percent: crate::config::parse_or("KPI_PROTECTION_PERCENT", d.protection_percent)?,
+            designation_law_start_fy: crate::config::parse_or("DESIGNATION_LAW_START_FY", d.designation_law_start_fy)?,
+        };
+        if !(1..=100).contains(&s.suppression_threshold) {
+            anyhow::bail!("KPI_SUPPRESSION_THRESHOLD must be between 1 and 100");
+        }
+        if !(1..=50).contains(&s.protection_percent) {
+            anyhow::bail!("KPI_PROTECTION_PERCENT must be between 1 and 50");
+        }
+        if !(2020..=2100).contains(&s.designation_law_start_fy) {
+            anyhow::bail!("DESIGNATION_LAW_START_FY must be a fiscal year between 2020 and 2100");
+        }
+        Ok(s)
+    }
+
+    /// The disclosure-control parameters these settings give.
+    pub fn protection(&self) -> protection::Rules {
+        protection::Rules::new(self.suppression_threshold, self.protection_percent)
+    }
+}
 
 text_enum! {
     /// A KPI (DESIGN §3).
@@ -93,20 +140,6 @@ pub struct Group {
     pub function: Option<String>,
 }
 
-impl Group {
-    fn without(&self, dim: Dimension) -> Group {
-        let mut g = self.clone();
-        match dim {
-            Dimension::BedBand => g.bed_band = None,
-            Dimension::Prefecture => g.prefecture = None,
-            Dimension::Region => g.region = None,
-            Dimension::Designation => g.designated = None,
-            Dimension::Function => g.function = None,
-        }
-        g
-    }
-}
-
 #[derive(Clone, Debug, Default)]
 pub struct Query {
     pub fiscal_years: Vec<i32>,
@@ -130,7 +163,13 @@ pub struct Row {
     pub numerator: Option<i64>,
     pub denominator: i64,
     pub rate: Option<f64>,
-    pub suppressed: bool,
+    pub protection: Protection,
+}
+
+impl Row {
+    pub fn suppressed(&self) -> bool {
+        self.protection == Protection::Suppressed
+    }
 }
 
 /// Aggregates at the finest grain the engine groups from.
@@ -157,8 +196,9 @@ struct Fine {
 /// The most fiscal years one report covers.
 pub const MAX_YEARS: usize = 10;
 
-/// The largest denominator still suppressed is `threshold - 1`.
-pub async fn report(c: &mut Conn, p: &Principal, geo: &Geography, q: &Query, threshold: i64) -> Result<Vec<Row>> {
+/// A report as the caller may see it: exact for the ministry and for a jurisdiction's overseers,
+/// otherwise with the hospitals the caller may not see perturbed ([`protection`]).
+pub async fn report(c: &mut Conn, p: &Principal, geo: &Geography, q: &Query, settings: &Settings) -> Result<Vec<Row>> {
     p.require(
         &[
             Role::National,
@@ -206,18 +246,30 @@ pub async fn report(c: &mut Conn, p: &Principal, geo: &Geography, q: &Query, thr
     let metrics: Vec<Metric> = if q.metrics.is_empty() { Metric::HEADLINE.to_vec() } else { q.metrics.clone() };
     let by_function = q.group_by.contains(&Dimension::Function);
     let fine_path = by_function || jurisdiction.is_some();
+    // The ministry sees every hospital; those who oversee a jurisdiction, every hospital in it.
+    let exact = p.is(Role::National) || jurisdiction.is_some();
+    // A perturbed count is bounded by its perturbed parent (the offline-backup numerator by the
+    // EHR-backup one, and so on up to the hospitals in scope), so every headline metric is read.
+    let read: Vec<Metric> = if exact {
+        metrics.clone()
+    } else {
+        let mut all = Metric::HEADLINE.to_vec();
+        all.extend(metrics.iter().filter(|m| **m == Metric::ItemYesRate));
+        all
+    };
 
     let all = if fine_path {
         fine_cells(c, &years, jurisdiction, region.as_deref(), prefecture, by_function, q.today).await?
     } else {
-        cells(c, &years, region.as_deref(), prefecture, q.today, &metrics).await?
+        cells(c, &years, region.as_deref(), prefecture, q.today, &read).await?
     };
     // What the caller may see whole: the facts its row-level security lets it read.
-    let known = if p.is(Role::National) || jurisdiction.is_some() {
-        None
+    let known = if exact {
+        Vec::new()
     } else {
-        Some(visible_cells(c, &years, region.as_deref(), prefecture, by_function, q.today).await?)
+        visible_cells(c, &years, region.as_deref(), prefecture, by_function, q.today).await?
     };
+    let secret = if exact { Vec::new() } else { noise_key(c).await? };
 
     let wanted = |metric: &str| -> Option<(Metric, Option<String>)> {
         match metric.strip_prefix("item:") {
@@ -227,7 +279,7 @@ pub async fn report(c: &mut Conn, p: &Principal, geo: &Geography, q: &Query, thr
             None => metric.parse::<Metric>().ok().filter(|m| metrics.contains(m)).map(|m| (m, None)),
         }
     };
-    let group_of = |f: &Fine| Group {
+    let group_of = |f: &FineKey| Group {
         bed_band: q.group_by.contains(&Dimension::BedBand).then(|| f.bed_band.clone()),
         prefecture: q.group_by.contains(&Dimension::Prefecture).then_some(f.prefecture_code),
         region: q
@@ -237,54 +289,119 @@ pub async fn report(c: &mut Conn, p: &Principal, geo: &Geography, q: &Query, thr
         designated: q.group_by.contains(&Dimension::Designation).then_some(f.designated),
         function: if by_function { f.function.clone() } else { None },
     };
-    let mut sums: BTreeMap<(i16, String, Group), (i64, i64, i64)> = BTreeMap::new();
-    for f in &all {
-        if wanted(&f.metric).is_none() {
-            continue;
-        }
-        let entry = sums.entry((f.fiscal_year, f.metric.clone(), group_of(f))).or_default();
-        entry.0 += f.numerator;
-        entry.1 += f.denominator;
-        entry.2 += f.denominator;
+
+    // The fine cells, each with the counts behind the metrics (what the caller sees of them apart).
+    let mut fines: BTreeMap<FineKey, protection::Fine> = BTreeMap::new();
+    for (f, visible) in all.iter().map(|f| (f, false)).chain(known.iter().map(|f| (f, true))) {
+        let Some((num, den)) = Count::of_metric(&f.metric) else { continue };
+        let fine = fines.entry(FineKey::of(f)).or_default();
+        let counts = if visible { &mut fine.visible } else { &mut fine.total };
+        counts.insert(num, f.numerator);
+        counts.insert(den, f.denominator);
     }
-    if let Some(known) = &known {
-        for f in known {
-            if let Some(entry) = sums.get_mut(&(f.fiscal_year, f.metric.clone(), group_of(f))) {
-                entry.2 -= f.denominator;
+    // The metrics shown: the ones asked for, and the items that were answered somewhere.
+    let mut shown_metrics: Vec<(String, Metric, Option<String>)> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for f in &all {
+        if let Some((m, item)) = wanted(&f.metric)
+            && seen.insert(f.metric.clone())
+        {
+            shown_metrics.push((f.metric.clone(), m, item));
+        }
+    }
+    let sides: Vec<(Count, Count)> = shown_metrics.iter().filter_map(|(name, _, _)| Count::of_metric(name)).collect();
+
+    let noise = protection::Noise { secret: &secret, rules: settings.protection() };
+    // (fiscal year, metric) × group → numerator, denominator, hidden at all, hidden hospitals.
+    let mut sums: BTreeMap<(i16, usize, Group), (i64, i64, bool, i64)> = BTreeMap::new();
+    for (key, mut fine) in fines {
+        // A count absent from a cell is a zero (the aggregates keep no empty rows): it is
+        // perturbed like any other, or its absence would tell.
+        for (num, den) in &sides {
+            for c in [num, den] {
+                let mut c = Some(c.clone());
+                while let Some(count) = c {
+                    c = count.parent();
+                    fine.total.entry(count).or_insert(0);
+                }
             }
         }
+        let shown = if exact { protection::Shown::exact(fine.total) } else { noise.show(&key.name(), &fine) };
+        let group = group_of(&key);
+        for (i, (num, den)) in sides.iter().enumerate() {
+            let entry = sums.entry((key.fiscal_year, i, group.clone())).or_default();
+            entry.0 += shown.counts.get(num).copied().unwrap_or(0);
+            entry.1 += shown.counts.get(den).copied().unwrap_or(0);
+            entry.2 |= shown.hidden;
+            entry.3 += shown.hidden_scope;
+        }
     }
-    let mut cells: Vec<suppression::Cell> = sums
+    let rules = settings.protection();
+    Ok(sums
         .into_iter()
-        .filter(|(_, (n, d, _))| *d > 0 || *n > 0)
-        .map(|((fiscal_year, metric, group), (numerator, denominator, hidden))| suppression::Cell {
-            fiscal_year,
-            metric,
-            group,
-            numerator,
-            denominator,
-            hidden: if known.is_some() { hidden } else { 0 },
-            suppressed: false,
-        })
-        .collect();
-    suppression::apply(&mut cells, &q.group_by, threshold, |code| geo.prefecture(code).map(|p| p.region_code.clone()));
-    Ok(cells
-        .into_iter()
-        .filter_map(|cell| {
-            let (metric, item) = wanted(&cell.metric)?;
-            let shown = !cell.suppressed;
-            Some(Row {
-                fiscal_year: i32::from(cell.fiscal_year),
+        .filter(|(_, (n, d, _, _))| *d > 0 || *n > 0)
+        .map(|((fiscal_year, i, group), (numerator, denominator, hidden, hidden_scope))| {
+            let (_, metric, item) = shown_metrics[i].clone();
+            let protection = protection::protection(hidden, hidden_scope, &rules);
+            let shown = protection != Protection::Suppressed;
+            Row {
+                fiscal_year: i32::from(fiscal_year),
                 metric,
                 item,
-                group: cell.group,
-                numerator: shown.then_some(cell.numerator),
-                denominator: cell.denominator,
-                rate: (shown && cell.denominator > 0).then(|| cell.numerator as f64 / cell.denominator as f64),
-                suppressed: cell.suppressed,
-            })
+                group,
+                numerator: shown.then_some(numerator),
+                denominator,
+                rate: (shown && denominator > 0).then(|| numerator as f64 / denominator as f64),
+                protection,
+            }
         })
         .collect())
+}
+
+/// A fine cell: the finest grain every table is summed from.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct FineKey {
+    fiscal_year: i16,
+    prefecture_code: i16,
+    bed_band: String,
+    designated: bool,
+    function: Option<String>,
+}
+
+impl FineKey {
+    fn of(f: &Fine) -> FineKey {
+        FineKey {
+            fiscal_year: f.fiscal_year,
+            prefecture_code: f.prefecture_code,
+            bed_band: f.bed_band.clone(),
+            designated: f.designated,
+            function: f.function.clone(),
+        }
+    }
+
+    /// What the noise is keyed by, with the count and its value.
+    fn name(&self) -> String {
+        format!(
+            "{}/{}/{}/{}/{}",
+            self.fiscal_year,
+            self.prefecture_code,
+            self.bed_band,
+            self.designated,
+            self.function.as_deref().unwrap_or("*")
+        )
+    }
+}
+
+/// The secret the noise is keyed with (migration `kpi_protection`): one per installation, so
+/// every replica and every restart perturbs a cell alike.
+async fn noise_key(c: &mut Conn) -> Result<Vec<u8>> {
+    #[derive(diesel::QueryableByName)]
+    struct Key {
+        #[diesel(sql_type = Text)]
+        secret: String,
+    }
+    let key: Key = diesel::sql_query("SELECT secret FROM kpi_noise_key").get_result(c).await?;
+    Ok(key.secret.into_bytes())
 }
 
 /// The cells (national, region or prefecture scope), overdue improvements counted as of `today`.

@@ -1,5 +1,5 @@
 //! Peer comparison: a hospital's own figures next to its bed band's, nationally and in its
-//! prefecture (suppressed where the band is too small to show without revealing its peers).
+//! prefecture (with the peers the caller may not see perturbed, and suppressed where too few).
 
 use chrono::NaiveDate;
 use diesel::sql_types::{BigInt, Date, SmallInt, Text};
@@ -55,7 +55,7 @@ pub async fn compare(
     hospital_id: Uuid,
     fiscal_year: i32,
     today: NaiveDate,
-    threshold: i64,
+    settings: &super::Settings,
 ) -> Result<Peers> {
     organisations::get(c, p, hospital_id).await?;
     let fy = i16::try_from(fiscal_year).map_err(|_| Error::bad_input("fiscalYear: not a fiscal year"))?;
@@ -90,9 +90,9 @@ pub async fn compare(
         items: Vec::new(),
         today,
     };
-    let national = report(c, p, geo, &query, threshold).await?;
+    let national = report(c, p, geo, &query, settings).await?;
     query.scope = Scope::Prefecture(prefecture_code);
-    let in_prefecture = report(c, p, geo, &query, threshold).await?;
+    let in_prefecture = report(c, p, geo, &query, settings).await?;
     let peer = |rows: &[Row], metric: Metric, item: &Option<String>| {
         rows.iter()
             .find(|r| r.metric == metric && &r.item == item && r.group.bed_band.as_deref() == Some(bed_band.as_str()))

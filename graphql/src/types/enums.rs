@@ -304,3 +304,19 @@ mirror! {
         Missed,
     }
 }
+
+use renkei_core::kpis::Protection as CoreProtection;
+
+mirror! {
+    /// How a KPI row's figures relate to the truth for the caller (see the README's disclosure
+    /// control).
+    KpiProtection <=> CoreProtection {
+        /// Every hospital behind the row is one the caller may see: the figures are exact.
+        Exact,
+        /// Some are not: their part of each fine cell (prefecture × bed band × designation)
+        /// carries a bounded noise, the same in every table, so tables still add up.
+        Perturbed,
+        /// As perturbed, and fewer such hospitals than the threshold: numerator and rate withheld.
+        Suppressed,
+    }
+}

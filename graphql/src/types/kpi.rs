@@ -7,7 +7,7 @@ use renkei_core::kpis::peers::{PeerRow as CorePeerRow, Peers};
 use renkei_core::kpis::{Row, Scope};
 use renkei_core::registry::organisations::BedBand as CoreBand;
 
-use super::enums::{BedBand, DesignationRequirement, KpiMetric};
+use super::enums::{BedBand, DesignationRequirement, KpiMetric, KpiProtection};
 use crate::Context;
 use crate::error::ApiResult;
 use crate::ids::{parse_id, to_id};
@@ -48,7 +48,8 @@ fn band(label: &str) -> Option<BedBand> {
     CoreBand::ALL.into_iter().find(|b| b.label() == label).map(BedBand::from)
 }
 
-/// One cell of a report. A suppressed cell keeps its denominator and hides numerator and rate.
+/// One cell of a report. A perturbed cell's figures are the exact ones plus a bounded noise on the
+/// part the caller may not see; a suppressed cell keeps its denominator and hides numerator and rate.
 pub struct KpiRow(pub Row);
 
 #[graphql_object(context = Context)]
@@ -93,10 +94,14 @@ impl KpiRow {
     fn rate(&self) -> Option<f64> {
         self.0.rate
     }
-    /// Fewer hospitals behind this cell than the threshold that the caller may not see (or
-    /// hidden with such a cell, so that it cannot be recovered by subtraction).
+    /// Fewer hospitals behind this cell than the threshold that the caller may not see:
+    /// numerator and rate withheld (`protection` is `SUPPRESSED`).
     fn suppressed(&self) -> bool {
-        self.0.suppressed
+        self.0.suppressed()
+    }
+    /// Whether the figures are exact, perturbed or suppressed for the caller.
+    fn protection(&self) -> KpiProtection {
+        self.0.protection.into()
     }
 }
 
