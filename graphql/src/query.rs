@@ -310,8 +310,9 @@ impl Query {
 
     /// KPIs (DESIGN §3) for one or more fiscal years (a time series) in a scope, grouped by
     /// any of bed band, prefecture, region, designation and function. Every row gives numerator,
-    /// denominator and rate; cells too small to show without revealing hospitals the caller may
-    /// not see are suppressed. `metrics` defaults to every KPI but the per-item rates;
+    /// denominator and rate. What concerns hospitals the caller may not see is perturbed, the
+    /// same in every table (`protection` says so per row), and too few such hospitals are
+    /// suppressed (README, disclosure control). `metrics` defaults to every KPI but the per-item rates;
     /// `ITEM_YES_RATE` covers the `items` named (all yes/no items when none).
     async fn kpi_report(
         ctx: &Context,
