@@ -37,7 +37,7 @@ pub struct ApiConfig {
     pub request_timeout: Duration,
     /// `CORS_ALLOWED_ORIGINS`: comma-separated origins allowed to call from a browser.
     pub cors_origins: Vec<String>,
-    /// `KPI_SUPPRESSION_THRESHOLD`, `DESIGNATION_LAW_START_FY`.
+    /// `KPI_SUPPRESSION_THRESHOLD`, `KPI_PROTECTION_PERCENT`, `DESIGNATION_LAW_START_FY`.
     pub kpi: renkei_core::kpis::Settings,
     /// `KPI_CACHE_ENTRIES`: KPI answers kept (0 switches the cache off).
     pub kpi_cache_entries: usize,

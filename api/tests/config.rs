@@ -65,6 +65,9 @@ fn each_bad_variable_is_named() {
         ("JWT_JWKS_URL", "ftp://idp.example/jwks"),
         ("LOG_FORMAT", "xml"),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"),
+        ("KPI_SUPPRESSION_THRESHOLD", "0"),
+        ("KPI_PROTECTION_PERCENT", "90"),
+        ("KPI_PROTECTION_PERCENT", "twenty"),
     ] {
         let mut vars = vec![(var, value)];
         if var == "JWT_JWKS_URL" {

@@ -312,8 +312,16 @@ pub async fn report(c: &mut Conn, p: &Principal, geo: &Geography, q: &Query, set
     let sides: Vec<(Count, Count)> = shown_metrics.iter().filter_map(|(name, _, _)| Count::of_metric(name)).collect();
 
     let noise = protection::Noise { secret: &secret, rules: settings.protection() };
-    // (fiscal year, metric) × group → numerator, denominator, hidden at all, hidden hospitals.
-    let mut sums: BTreeMap<(i16, usize, Group), (i64, i64, bool, i64)> = BTreeMap::new();
+    // A row being summed: its figures, whether anything behind it is hidden, and how many
+    // hidden hospitals (perturbed).
+    #[derive(Default)]
+    struct Sum {
+        numerator: i64,
+        denominator: i64,
+        hidden: bool,
+        hidden_scope: i64,
+    }
+    let mut sums: BTreeMap<(i16, usize, Group), Sum> = BTreeMap::new();
     for (key, mut fine) in fines {
         // A count absent from a cell is a zero (the aggregates keep no empty rows): it is
         // perturbed like any other, or its absence would tell.
@@ -330,17 +338,17 @@ pub async fn report(c: &mut Conn, p: &Principal, geo: &Geography, q: &Query, set
         let group = group_of(&key);
         for (i, (num, den)) in sides.iter().enumerate() {
             let entry = sums.entry((key.fiscal_year, i, group.clone())).or_default();
-            entry.0 += shown.counts.get(num).copied().unwrap_or(0);
-            entry.1 += shown.counts.get(den).copied().unwrap_or(0);
-            entry.2 |= shown.hidden;
-            entry.3 += shown.hidden_scope;
+            entry.numerator += shown.counts.get(num).copied().unwrap_or(0);
+            entry.denominator += shown.counts.get(den).copied().unwrap_or(0);
+            entry.hidden |= shown.hidden;
+            entry.hidden_scope += shown.hidden_scope;
         }
     }
     let rules = settings.protection();
     Ok(sums
         .into_iter()
-        .filter(|(_, (n, d, _, _))| *d > 0 || *n > 0)
-        .map(|((fiscal_year, i, group), (numerator, denominator, hidden, hidden_scope))| {
+        .filter(|(_, sum)| sum.denominator > 0 || sum.numerator > 0)
+        .map(|((fiscal_year, i, group), Sum { numerator, denominator, hidden, hidden_scope })| {
             let (_, metric, item) = shown_metrics[i].clone();
             let protection = protection::protection(hidden, hidden_scope, &rules);
             let shown = protection != Protection::Suppressed;

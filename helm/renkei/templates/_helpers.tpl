@@ -76,6 +76,8 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
   value: {{ $root.Values.logging.format | quote }}
 - name: KPI_SUPPRESSION_THRESHOLD
   value: {{ $root.Values.kpi.suppressionThreshold | toString | quote }}
+- name: KPI_PROTECTION_PERCENT
+  value: {{ $root.Values.kpi.protectionPercent | toString | quote }}
 - name: DESIGNATION_LAW_START_FY
   value: {{ $root.Values.kpi.designationLawStartFiscalYear | toString | quote }}
 {{- with $root.Values.otel.endpoint }}
