@@ -147,14 +147,15 @@ fn truth(all: &[Fact], visible: &BTreeSet<Uuid>, by_function: bool) -> (Truth, B
     let mut t = Truth::new();
     // Hospitals in scope per fine cell: (all, visible).
     let mut scope: BTreeMap<Fine, (i64, i64)> = BTreeMap::new();
+    let metrics = metric_keys();
     for f in all {
         let seen = visible.contains(&f.hospital_id);
         for fine in fines_of(f, by_function) {
             let s = scope.entry(fine.clone()).or_default();
             s.0 += 1;
             s.1 += i64::from(seen);
-            for m in metric_keys() {
-                let (n, d) = contribution(f, &m);
+            for m in &metrics {
+                let (n, d) = contribution(f, m);
                 for (side, v) in [(true, n), (false, d)] {
                     let e = t.entry((fine.clone(), m.clone(), side)).or_default();
                     e.0 += v;
@@ -246,12 +247,7 @@ async fn analyse(
     let mut suppressed_rows = 0;
     let finest = ask(app, p, Scope::National, finest_group).await;
     for row in &finest {
-        let key = (
-            row.group.prefecture.unwrap_or_default(),
-            row.group.bed_band.clone().unwrap_or_default(),
-            row.group.designated.unwrap_or_default(),
-            row.group.function.clone(),
-        );
+        let key = fine_of(row);
         let i = *index.get(&key).unwrap_or_else(|| panic!("{who}: a fine cell with no hospital: {key:?}"));
         let m = (row.metric, row.item.clone());
         for (side, v) in [(true, row.numerator), (false, Some(row.denominator))] {

@@ -291,7 +291,7 @@ pub async fn report(c: &mut Conn, p: &Principal, geo: &Geography, q: &Query, set
     };
 
     // The fine cells, each with the counts behind the metrics (what the caller sees of them apart).
-    let mut fines: BTreeMap<FineKey, protection::Fine> = BTreeMap::new();
+    let mut fines: BTreeMap<FineKey, protection::Split> = BTreeMap::new();
     for (f, visible) in all.iter().map(|f| (f, false)).chain(known.iter().map(|f| (f, true))) {
         let Some((num, den)) = Count::of_metric(&f.metric) else { continue };
         let fine = fines.entry(FineKey::of(f)).or_default();
@@ -322,19 +322,8 @@ pub async fn report(c: &mut Conn, p: &Principal, geo: &Geography, q: &Query, set
         hidden_scope: i64,
     }
     let mut sums: BTreeMap<(i16, usize, Group), Sum> = BTreeMap::new();
-    for (key, mut fine) in fines {
-        // A count absent from a cell is a zero (the aggregates keep no empty rows): it is
-        // perturbed like any other, or its absence would tell.
-        for (num, den) in &sides {
-            for c in [num, den] {
-                let mut c = Some(c.clone());
-                while let Some(count) = c {
-                    c = count.parent();
-                    fine.total.entry(count).or_insert(0);
-                }
-            }
-        }
-        let shown = if exact { protection::Shown::exact(fine.total) } else { noise.show(&key.name(), &fine) };
+    for (key, fine) in fines {
+        let shown = if exact { protection::Shown::exact(fine.total) } else { noise.show(&key.name(), fine, &sides) };
         let group = group_of(&key);
         for (i, (num, den)) in sides.iter().enumerate() {
             let entry = sums.entry((key.fiscal_year, i, group.clone())).or_default();
@@ -344,13 +333,12 @@ pub async fn report(c: &mut Conn, p: &Principal, geo: &Geography, q: &Query, set
             entry.hidden_scope += shown.hidden_scope;
         }
     }
-    let rules = settings.protection();
     Ok(sums
         .into_iter()
         .filter(|(_, sum)| sum.denominator > 0 || sum.numerator > 0)
         .map(|((fiscal_year, i, group), Sum { numerator, denominator, hidden, hidden_scope })| {
             let (_, metric, item) = shown_metrics[i].clone();
-            let protection = protection::protection(hidden, hidden_scope, &rules);
+            let protection = protection::protection(hidden, hidden_scope, &noise.rules);
             let shown = protection != Protection::Suppressed;
             Row {
                 fiscal_year: i32::from(fiscal_year),

@@ -74,7 +74,7 @@ pub enum Count {
 impl Count {
     /// The count this one can never exceed (numerators are perturbed within their parent's
     /// perturbed value). Overdue improvements count answers, not hospitals: no parent.
-    pub fn parent(&self) -> Option<Count> {
+    fn parent(&self) -> Option<Count> {
         use Count::*;
         match self {
             Scope | Overdue => None,
@@ -141,9 +141,9 @@ impl Rules {
     }
 }
 
-/// One fine cell: what the engine counted, split into what the caller may see and the rest.
+/// One fine cell's counts: all of them, and the part the caller may see.
 #[derive(Clone, Debug, Default)]
-pub struct Fine {
+pub struct Split {
     pub total: BTreeMap<Count, i64>,
     pub visible: BTreeMap<Count, i64>,
 }
@@ -173,12 +173,22 @@ pub struct Noise<'a> {
 
 impl Noise<'_> {
     /// Shows a fine cell. `cell` names it (fiscal year, prefecture, band, designation, function),
-    /// so that the noise of one cell is independent of every other's.
-    pub fn show(&self, cell: &str, fine: &Fine) -> Shown {
+    /// so that the noise of one cell is independent of every other's; `sides` are the
+    /// (numerator, denominator) counts of the metrics asked for.
+    pub fn show(&self, cell: &str, mut fine: Split, sides: &[(Count, Count)]) -> Shown {
+        // A count absent from a cell is a zero (the aggregates keep no empty rows): it is
+        // perturbed like any other, with its parents, or its absence would tell.
+        for count in sides.iter().flat_map(|(num, den)| [num, den]) {
+            let mut c = Some(count.clone());
+            while let Some(count) = c {
+                c = count.parent();
+                fine.total.entry(count).or_insert(0);
+            }
+        }
         let hidden_of = |c: &Count| fine.total.get(c).copied().unwrap_or(0) - fine.visible.get(c).copied().unwrap_or(0);
         let hidden = hidden_of(&Count::Scope) > 0;
         if !hidden {
-            return Shown::exact(fine.total.clone());
+            return Shown::exact(fine.total);
         }
         let mut order: Vec<&Count> = fine.total.keys().collect();
         order.sort_by_key(|c| c.depth());
@@ -243,8 +253,8 @@ mod tests {
         Noise { secret, rules: Rules::new(5, 20) }
     }
 
-    fn fine(pairs: &[(Count, i64)]) -> Fine {
-        Fine { total: pairs.iter().cloned().collect(), visible: BTreeMap::new() }
+    fn fine(pairs: &[(Count, i64)]) -> Split {
+        Split { total: pairs.iter().cloned().collect(), visible: BTreeMap::new() }
     }
 
     #[test]
@@ -262,12 +272,13 @@ mod tests {
             for truth in 0..6 {
                 let shown = n.show(
                     &cell,
-                    &fine(&[
+                    fine(&[
                         (Count::Scope, 6),
                         (Count::Surveyed, 6),
                         (Count::EhrBackup, truth),
                         (Count::OfflineBackup, 0),
                     ]),
+                    &[],
                 );
                 let (ehr, surveyed) = (shown.counts[&Count::EhrBackup], shown.counts[&Count::Surveyed]);
                 assert!((surveyed - 6).abs() <= 2 && surveyed <= 6 + 2);
@@ -287,9 +298,12 @@ mod tests {
         let mut full = std::collections::BTreeSet::new();
         for cell in 0..500 {
             let cell = format!("cell{cell}");
-            let shown = n.show(&cell, &fine(&[(Count::Scope, 3), (Count::Submitted, 3), (Count::SecurityManager, 0)]));
+            // The security-manager count is absent, as in a cell where nobody said yes: asked
+            // for, it is filled in as a zero and perturbed.
+            let manager = [(Count::SecurityManager, Count::Submitted)];
+            let shown = n.show(&cell, fine(&[(Count::Scope, 3), (Count::Submitted, 3)]), &manager);
             zero.insert(shown.counts[&Count::SecurityManager]);
-            let shown = n.show(&cell, &fine(&[(Count::Scope, 3), (Count::Submitted, 3)]));
+            let shown = n.show(&cell, fine(&[(Count::Scope, 3), (Count::Submitted, 3)]), &[]);
             full.insert(shown.counts[&Count::Submitted]);
         }
         assert_eq!(zero.into_iter().collect::<Vec<_>>(), vec![0, 1, 2]);
@@ -299,22 +313,23 @@ mod tests {
     #[test]
     fn the_same_cell_always_shows_the_same_and_another_key_differs() {
         let f = fine(&[(Count::Scope, 4), (Count::Submitted, 2)]);
-        let a: Vec<i64> = (0..50).map(|i| noise(b"k").show(&format!("c{i}"), &f).counts[&Count::Submitted]).collect();
+        let a: Vec<i64> =
+            (0..50).map(|i| noise(b"k").show(&format!("c{i}"), f.clone(), &[]).counts[&Count::Submitted]).collect();
         let again: Vec<i64> =
-            (0..50).map(|i| noise(b"k").show(&format!("c{i}"), &f).counts[&Count::Submitted]).collect();
+            (0..50).map(|i| noise(b"k").show(&format!("c{i}"), f.clone(), &[]).counts[&Count::Submitted]).collect();
         let other: Vec<i64> =
-            (0..50).map(|i| noise(b"other").show(&format!("c{i}"), &f).counts[&Count::Submitted]).collect();
+            (0..50).map(|i| noise(b"other").show(&format!("c{i}"), f.clone(), &[]).counts[&Count::Submitted]).collect();
         assert_eq!(a, again);
         assert_ne!(a, other);
     }
 
     #[test]
     fn what_the_caller_sees_stays_exact() {
-        let f = Fine {
+        let f = Split {
             total: [(Count::Scope, 3), (Count::Submitted, 2)].into_iter().collect(),
             visible: [(Count::Scope, 3), (Count::Submitted, 2)].into_iter().collect(),
         };
-        let shown = noise(b"k").show("c", &f);
+        let shown = noise(b"k").show("c", f, &[]);
         assert!(!shown.hidden);
         assert_eq!(shown.counts[&Count::Submitted], 2);
         assert_eq!(protection(shown.hidden, shown.hidden_scope, &Rules::new(5, 20)), Protection::Exact);
