@@ -171,7 +171,8 @@ pub async fn download_form(
         Ok(t) => t,
         Err(res) => return res,
     };
-    let p = session.principal().clone();
+    let principal = session.principal().clone();
+    let p = principal.clone();
     let standing = session
         .run(move |c| Box::pin(async move { submissions::form_as_it_stands(c, &p, fy, form, hospital).await }))
         .await;
@@ -182,10 +183,14 @@ pub async fn download_form(
         }
         Err(e) => Err(e),
     };
-    match file {
+    let outcome = outcome_of(&file);
+    let response = match file {
         Ok(bytes) => attachment(&rid, XLSX, &format!("renkei-{form}-fy{fy}.xlsx"), bytes),
         Err(e) => refused(&rid, &e),
-    }
+    };
+    // The form carries the hospital's answers: an export like the others.
+    audited(&state, &principal, &rid, "downloadChecklistForm", format!("{hospital}/{fy}/{form}"), outcome).await;
+    response
 }
 
 /// `PUT /forms/{fiscal_year}/{form}.xlsx`: a filled form becomes the hospital's draft, as if

@@ -591,9 +591,12 @@ async fn run_operation(
             .map(|g| (g, cache_key(principal, &op))),
         _ => None,
     };
-    if let Some((generation, key)) = &cached
-        && let Some(answer) = state.kpi_cache.get(key, *generation)
-    {
+    let kept = cached.as_ref().and_then(|(generation, key)| state.kpi_cache.get(key, *generation));
+    if cached.is_some() {
+        let outcome = if kept.is_some() { "hit" } else { "miss" };
+        state.metrics.kpi_cache.with_label_values(&[outcome]).inc();
+    }
+    if let Some(answer) = kept {
         if let Some(session) = &session {
             session.finish().await;
         }

@@ -88,6 +88,34 @@ mod tests {
         assert!(!KpiCache::cacheable(std::iter::empty()));
     }
 
+    /// What row-level security tells apart, and the day (open improvements depend on it), each
+    /// give a key of their own; the rest of the view is the operation and its variables.
+    #[test]
+    fn a_key_differs_by_every_part_of_the_view_and_by_day() {
+        use renkei_core::Role;
+        let org = uuid::Uuid::from_u128(1);
+        let day = renkei_core::kpis::today();
+        let key = |p: &Principal, d| KpiCache::key(p, d, "{ kpiReport }", "{}");
+        let official = Principal::new("a".into(), Role::Prefecture, Some(org), Some(13)).expect("p");
+        let views = [
+            official.clone(),
+            Principal::new("a".into(), Role::Prefecture, Some(org), Some(27)).expect("p"),
+            Principal::new("a".into(), Role::Prefecture, Some(uuid::Uuid::from_u128(2)), Some(13)).expect("p"),
+            Principal::new("a".into(), Role::HealthCentre, Some(org), Some(13)).expect("p"),
+            Principal::new("a".into(), Role::Dashboard, None, None).expect("p"),
+            Principal::new("a".into(), Role::National, None, None).expect("p"),
+        ];
+        let keys: std::collections::HashSet<String> = views.iter().map(|p| key(p, day)).collect();
+        assert_eq!(keys.len(), views.len(), "each view its own key");
+        assert_ne!(key(&official, day), key(&official, day.succ_opt().expect("next")), "a new day, a new key");
+        let other_user = Principal::new("b".into(), Role::Prefecture, Some(org), Some(13)).expect("p");
+        assert_eq!(key(&official, day), key(&other_user, day), "two officials of one office share answers");
+        assert_ne!(
+            KpiCache::key(&official, day, "{ kpiReport }", "{}"),
+            KpiCache::key(&official, day, "{ kpiReport }", "{\"fy\":1}"),
+        );
+    }
+
     #[test]
     fn an_answer_serves_only_its_own_generation() {
         let cache = KpiCache::default();

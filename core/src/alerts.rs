@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde::Deserialize;
@@ -374,9 +374,22 @@ pub async fn run(db: &Db, mailer: &Mailer, job: &Job) -> anyhow::Result<()> {
 /// period, so the first replica to queue it wins and the others' inserts do nothing.
 pub async fn schedule(db: &Db, now: DateTime<Utc>) -> Result<()> {
     let minute = now.format("%Y-%m-%dT%H:%M").to_string();
-    let day = crate::incidents::clocks::day_of(now).to_string();
+    let today = crate::incidents::clocks::day_of(now);
+    let day = today.to_string();
+    // The national bundle of the current fiscal year, weekly: queued by the first tick of each
+    // ISO week in Japan (a Monday, unless no worker ran then).
+    let week = today.iso_week();
+    let week = format!("{}-W{:02}", week.year(), week.week());
+    let fiscal_year = crate::bundles::fiscal_year_of(today);
     db.run(&Principal::system(), move |c| {
         Box::pin(async move {
+            jobs::enqueue(
+                c,
+                "bundle.scheduled",
+                json!({ "fiscal_year": fiscal_year }),
+                Some(format!("bundle.scheduled:{week}")),
+            )
+            .await?;
             jobs::enqueue(c, "scan.incident_clocks", json!({}), Some(format!("scan.incident_clocks:{minute}"))).await?;
             jobs::enqueue(
                 c,

@@ -160,10 +160,23 @@ struct ChainRow {
     hash: Vec<u8>,
 }
 
+/// The chain's head as the trigger last wrote it (migration `audit_head`).
+#[derive(QueryableByName)]
+struct Head {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = Bytea)]
+    hash: Vec<u8>,
+}
+
 /// Walks the whole chain as the schema owner (`owner_url`) and recomputes every hash here, not
-/// in the database: a changed row breaks its own hash, a removed one the link after it.
+/// in the database: a changed row breaks its own hash, a removed one the link after it, and the
+/// newest rows removed leave the chain short of its head checkpoint.
 pub async fn verify(owner_url: &str) -> anyhow::Result<Verdict> {
     let mut conn = AsyncPgConnection::establish(owner_url).await?;
+    // Read first: rows recorded while the chain is walked are then past the head, not missing.
+    let head: Option<Head> =
+        diesel::sql_query("SELECT id, hash FROM audit_head").get_result(&mut conn).await.optional()?;
     let rows: Vec<ChainRow> = diesel::sql_query(
         "SELECT id, renkei_audit_canonical(a) AS canonical, prev_hash, hash FROM audit_log a ORDER BY id",
     )
@@ -184,6 +197,20 @@ pub async fn verify(owner_url: &str) -> anyhow::Result<Verdict> {
             return Ok(Verdict::Broken { id: row.id, reason: "its contents do not match its hash".into() });
         }
         expected_prev.clone_from(&row.hash);
+    }
+    let last = rows.len() as i64;
+    if let Some(head) = head {
+        if last < head.id {
+            return Ok(Verdict::Broken {
+                id: last + 1,
+                reason: format!("row {} is missing: the chain ends before its head, row {}", last + 1, head.id),
+            });
+        }
+        if rows.get(head.id as usize - 1).is_some_and(|row| row.hash != head.hash) {
+            return Ok(Verdict::Broken { id: head.id, reason: "it does not match the head checkpoint".into() });
+        }
+    } else if last > 0 {
+        return Ok(Verdict::Broken { id: last, reason: "the head checkpoint is missing".into() });
     }
     Ok(Verdict::Intact { rows: rows.len() as i64, head: hex::encode(expected_prev) })
 }

@@ -31,6 +31,8 @@ pub struct Metrics {
     pub job_queue_depth: prometheus::IntGauge,
     /// E-mails by outcome (sent, failed).
     pub mails: IntCounterVec,
+    /// KPI reports answered from the kept answers (`hit`) or computed (`miss`).
+    pub kpi_cache: IntCounterVec,
     operation_names: Mutex<HashSet<String>>,
 }
 
@@ -92,6 +94,11 @@ impl Metrics {
         registry.register(Box::new(job_duration.clone()))?;
         registry.register(Box::new(job_queue_depth.clone()))?;
         registry.register(Box::new(mails.clone()))?;
+        let kpi_cache = IntCounterVec::new(
+            Opts::new("kpi_cache_lookups_total", "KPI reports answered from kept answers (hit) or computed (miss)"),
+            &["outcome"],
+        )?;
+        registry.register(Box::new(kpi_cache.clone()))?;
         Ok(Self {
             registry,
             http_requests,
@@ -106,6 +113,7 @@ impl Metrics {
             job_duration,
             job_queue_depth,
             mails,
+            kpi_cache,
             operation_names: Mutex::new(HashSet::new()),
         })
     }

@@ -28,6 +28,16 @@ pub fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
 
+/// A binary of the workspace, from the target directory these tests were built into (cargo
+/// builds the workspace's binaries with its tests).
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let path = exe.parent().and_then(Path::parent).expect("target directory").join(name);
+    assert!(path.exists(), "{} is not built: cargo build --bin {name}", path.display());
+    path
+}
+
 pub fn fixture_bytes(name: &str) -> Vec<u8> {
     std::fs::read(fixtures_dir().join(name)).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
 }

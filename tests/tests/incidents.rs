@@ -1,7 +1,7 @@
 //! Incident reporting: lifecycle, versions, timeline, regulatory clocks, rights, bad input, and
 //! the alert jobs written in the same transaction.
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::RunQueryDsl;
@@ -11,8 +11,10 @@ use serde_json::{Value, json};
 
 const REPORT: &str = "mutation($input: IncidentReportInput!) { reportIncident(input: $input) { id phase currentVersion hospital { id } } }";
 
-fn report(kind: &str, days_ago: i64, leak: &str) -> Value {
-    let discovered = Utc::now() - Duration::days(days_ago);
+/// An incident report discovered `days_ago` before `now`, which a test takes once: two readings
+/// of the clock can straddle midnight in Japan and disagree on the day.
+fn report(now: DateTime<Utc>, kind: &str, days_ago: i64, leak: &str) -> Value {
+    let discovered = now - Duration::days(days_ago);
     let mut input = json!({
         "title": "電子カルテが開けない",
         "kind": kind,
@@ -35,8 +37,9 @@ fn id_of(reply: &Reply, field: &str) -> String {
 #[tokio::test]
 async fn staff_raise_the_security_manager_carries_it_through_the_phases() {
     let app = TestApp::new().await;
+    let now = Utc::now();
     let (staff, admin) = (app.fx.hospital_staff(&app.fx.tokyo), app.fx.hospital_admin(&app.fx.tokyo));
-    let raised = app.gql(&staff, REPORT, json!({ "input": report("RANSOMWARE", 1, "NONE") })).await;
+    let raised = app.gql(&staff, REPORT, json!({ "input": report(now, "RANSOMWARE", 1, "NONE") })).await;
     assert_eq!(raised.ok()["reportIncident"]["phase"], "DETECTION");
     assert_eq!(raised.ok()["reportIncident"]["hospital"]["id"], json!(app.fx.tokyo.hospital));
     let id = id_of(&raised, "reportIncident");
@@ -70,12 +73,12 @@ async fn staff_raise_the_security_manager_carries_it_through_the_phases() {
     // Closed reports no longer change.
     let amend = "mutation($id: ID!, $input: IncidentReportInput!) { amendIncident(id: $id, reportKind: FINAL, input: $input) { id } }";
     assert_eq!(
-        app.gql(&admin, amend, json!({ "id": id, "input": report("RANSOMWARE", 1, "NONE") })).await.code(),
+        app.gql(&admin, amend, json!({ "id": id, "input": report(now, "RANSOMWARE", 1, "NONE") })).await.code(),
         Some("BAD_USER_INPUT")
     );
 
     // Near misses are lighter: they close at once and carry no clock.
-    let near = app.gql(&staff, REPORT, json!({ "input": report("NEAR_MISS", 0, "NONE") })).await;
+    let near = app.gql(&staff, REPORT, json!({ "input": report(now, "NEAR_MISS", 0, "NONE") })).await;
     let near_id = id_of(&near, "reportIncident");
     assert_eq!(
         app.gql(&admin, mv, json!({ "id": near_id, "to": "CLOSED" })).await.ok()["moveIncident"]["phase"],
@@ -90,17 +93,20 @@ async fn staff_raise_the_security_manager_carries_it_through_the_phases() {
 #[tokio::test]
 async fn versions_are_kept_and_the_timeline_is_in_order() {
     let app = TestApp::new().await;
+    let now = Utc::now();
     let admin = app.fx.hospital_admin(&app.fx.tokyo);
-    let id =
-        id_of(&app.gql(&admin, REPORT, json!({ "input": report("RANSOMWARE", 3, "NONE") })).await, "reportIncident");
+    let id = id_of(
+        &app.gql(&admin, REPORT, json!({ "input": report(now, "RANSOMWARE", 3, "NONE") })).await,
+        "reportIncident",
+    );
     let amend = "mutation($id: ID!, $kind: ReportKind!, $input: IncidentReportInput!) { amendIncident(id: $id, reportKind: $kind, input: $input) { currentVersion } }";
-    let mut update = report("RANSOMWARE", 3, "SUSPECTED");
+    let mut update = report(now, "RANSOMWARE", 3, "SUSPECTED");
     update["measuresTaken"] = json!("VPN機器を停止");
     assert_eq!(
         app.gql(&admin, amend, json!({ "id": id, "kind": "UPDATE", "input": update })).await.ok()["amendIncident"]["currentVersion"],
         2
     );
-    let mut last = report("RANSOMWARE", 3, "CONFIRMED");
+    let mut last = report(now, "RANSOMWARE", 3, "CONFIRMED");
     last["recordsAffected"] = json!(1200);
     app.gql(&admin, amend, json!({ "id": id, "kind": "FINAL", "input": last })).await.ok();
     assert_eq!(
@@ -153,6 +159,7 @@ async fn versions_are_kept_and_the_timeline_is_in_order() {
 #[tokio::test]
 async fn clocks_follow_the_facts() {
     let app = TestApp::new().await;
+    let now = Utc::now();
     let admin = app.fx.hospital_admin(&app.fx.tokyo);
     let q = "query($id: ID!) { incident(id: $id) { clocks { recipient dueOn state } } }";
     let clocks = |reply: &Reply| -> Vec<(String, String, String)> {
@@ -170,8 +177,8 @@ async fn clocks_follow_the_facts() {
             .collect()
     };
     // Ransomware, leak learned 4 days ago: preliminary due in a day (warning), final in 56 (60-day case).
-    let input = report("RANSOMWARE", 4, "SUSPECTED");
-    let learned = day_of(Utc::now() - Duration::days(4));
+    let input = report(now, "RANSOMWARE", 4, "SUSPECTED");
+    let learned = day_of(now - Duration::days(4));
     let id = id_of(&app.gql(&admin, REPORT, json!({ "input": input })).await, "reportIncident");
     let got = clocks(&app.gql(&admin, q, json!({ "id": id })).await);
     let due = |days: i64| (learned + Duration::days(days)).to_string();
@@ -181,7 +188,7 @@ async fn clocks_follow_the_facts() {
     assert!(got.iter().any(|(r, _, s)| r == "MHLW" && s == "OVERDUE"), "{got:?}");
 
     // The same leak without wrongful intent: 30 days.
-    let mut input = report("OTHER", 4, "CONFIRMED");
+    let mut input = report(now, "OTHER", 4, "CONFIRMED");
     input["wrongfulIntent"] = json!(false);
     let id30 = id_of(&app.gql(&admin, REPORT, json!({ "input": input })).await, "reportIncident");
     assert!(clocks(&app.gql(&admin, q, json!({ "id": id30 })).await).contains(&(
@@ -191,8 +198,10 @@ async fn clocks_follow_the_facts() {
     )));
 
     // No leak: no PPC or patient clock.
-    let id_none =
-        id_of(&app.gql(&admin, REPORT, json!({ "input": report("RANSOMWARE", 0, "NONE") })).await, "reportIncident");
+    let id_none = id_of(
+        &app.gql(&admin, REPORT, json!({ "input": report(now, "RANSOMWARE", 0, "NONE") })).await,
+        "reportIncident",
+    );
     let got = clocks(&app.gql(&admin, q, json!({ "id": id_none })).await);
     assert_eq!(got.iter().map(|c| c.0.as_str()).collect::<Vec<_>>(), vec!["MHLW"]);
 
@@ -214,9 +223,10 @@ async fn clocks_follow_the_facts() {
 #[tokio::test]
 async fn who_sees_which_incidents() {
     let app = TestApp::new().await;
+    let now = Utc::now();
     let fx = &app.fx;
     let tokyo_id = id_of(
-        &app.gql(&fx.hospital_staff(&fx.tokyo), REPORT, json!({ "input": report("PHISHING", 0, "NONE") })).await,
+        &app.gql(&fx.hospital_staff(&fx.tokyo), REPORT, json!({ "input": report(now, "PHISHING", 0, "NONE") })).await,
         "reportIncident",
     );
     let list = "{ incidents(first: 50) { edges { node { id } } } }";
@@ -265,25 +275,26 @@ struct Kind {
 #[tokio::test]
 async fn bad_input_is_refused_and_nothing_is_written() {
     let app = TestApp::new().await;
+    let now = Utc::now();
     let admin = app.fx.hospital_admin(&app.fx.tokyo);
-    let id = id_of(&app.gql(&admin, REPORT, json!({ "input": report("MALWARE", 1, "NONE") })).await, "reportIncident");
+    let id =
+        id_of(&app.gql(&admin, REPORT, json!({ "input": report(now, "MALWARE", 1, "NONE") })).await, "reportIncident");
     let before = app.fingerprint().await;
     let add = "mutation($id: ID!, $step: String!) { addIncidentEvent(id: $id, input: { step: $step, occurredAt: \"2026-01-01T00:00:00Z\", actor: \"x\" }) { id } }";
     let reply = app.gql(&admin, add, json!({ "id": id, "step": "9-9" })).await;
     assert_eq!(reply.code(), Some("BAD_USER_INPUT"));
     assert!(reply.body["errors"][0]["message"].as_str().unwrap_or_default().contains("step"));
 
-    let mut backwards = report("MALWARE", 1, "NONE");
-    let now = Utc::now();
+    let mut backwards = report(now, "MALWARE", 1, "NONE");
     backwards["servicesSuspended"] =
         json!([{ "service": "SURGERY", "from": now.to_rfc3339(), "until": (now - Duration::hours(2)).to_rfc3339() }]);
-    let mut negative = report("MALWARE", 1, "SUSPECTED");
+    let mut negative = report(now, "MALWARE", 1, "SUSPECTED");
     negative["recordsAffected"] = json!(-5);
-    let mut future = report("MALWARE", 1, "NONE");
+    let mut future = report(now, "MALWARE", 1, "NONE");
     future["discoveredAt"] = json!((now + Duration::days(2)).to_rfc3339());
-    let mut no_day = report("MALWARE", 1, "CONFIRMED");
+    let mut no_day = report(now, "MALWARE", 1, "CONFIRMED");
     no_day.as_object_mut().map(|o| o.remove("leakLearnedOn"));
-    let mut long = report("MALWARE", 1, "NONE");
+    let mut long = report(now, "MALWARE", 1, "NONE");
     long["title"] = json!("x".repeat(201));
     for (what, input, field) in [
         ("until before from", backwards, "until"),
@@ -310,9 +321,12 @@ async fn bad_input_is_refused_and_nothing_is_written() {
 #[tokio::test]
 async fn reports_and_phase_changes_queue_alert_jobs() {
     let app = TestApp::new().await;
+    let now = Utc::now();
     let admin = app.fx.hospital_admin(&app.fx.tokyo);
-    let id =
-        id_of(&app.gql(&admin, REPORT, json!({ "input": report("RANSOMWARE", 0, "NONE") })).await, "reportIncident");
+    let id = id_of(
+        &app.gql(&admin, REPORT, json!({ "input": report(now, "RANSOMWARE", 0, "NONE") })).await,
+        "reportIncident",
+    );
     app.gql(
         &admin,
         "mutation($id: ID!) { moveIncident(id: $id, to: INITIAL_RESPONSE) { phase } }",

@@ -358,19 +358,106 @@ async fn a_hospital_sees_itself_next_to_its_peers() {
 #[tokio::test]
 async fn designation_coverage_follows_the_laws_timeline() {
     let app = TestApp::new().await;
-    let q = "query($d: LocalDate) { designationCoverage(asOf: $d) { regionsCovered regionsTotal prefecturesCovered prefecturesTotal regionsDue regionsRequirement prefecturesDue prefecturesRequirement regions { code covered designatedHospitals } prefectures { code covered } } }";
     let national = app.fx.national();
-    let before = app.gql(&national, q, json!({ "d": "2026-03-31" })).await;
-    let c = &before.ok()["designationCoverage"];
+    let q = "query($d: LocalDate) { designationCoverage(asOf: $d) { regionsCovered regionsTotal prefecturesCovered prefecturesTotal regionsDue regionsRequirement prefecturesDue prefecturesRequirement regions { code covered designatedHospitals } prefectures { code covered designatedHospitals } } }";
+    let on = |day: &'static str| {
+        let app = &app;
+        let national = national.clone();
+        async move { app.gql(&national, q, json!({ "d": day })).await.ok()["designationCoverage"].clone() }
+    };
+    let hospital_in = |c: &Value, area: &str, code: &str| {
+        c[area].as_array().expect("areas").iter().find(|a| a["code"] == code).map(|a| a["designatedHospitals"].clone())
+    };
+    let requirements = |c: &Value| (c["regionsRequirement"].clone(), c["prefecturesRequirement"].clone());
+    let designate = |hospital: String, day: &'static str| {
+        let app = &app;
+        let national = national.clone();
+        async move {
+            app.gql(
+                &national,
+                "mutation($h: ID!, $d: LocalDate!) { designateCriticalInfrastructure(hospitalId: $h, designatedOn: $d) { inForce } }",
+                json!({ "h": hospital, "d": day }),
+            )
+            .await
+            .ok()["designateCriticalInfrastructure"]["inForce"]
+                .clone()
+        }
+    };
+
+    // Nobody designated: the regions' requirement applies from the law's start (FY2026), the
+    // prefectures' from the end of its third fiscal year.
+    let c = on("2026-03-31").await;
     assert_eq!((c["regionsTotal"].as_i64(), c["prefecturesTotal"].as_i64()), (Some(8), Some(47)));
-    assert_eq!(c["regionsDue"], "2026-04-01");
-    assert_eq!(c["prefecturesDue"], "2029-03-31", "the end of the law's third fiscal year");
-    assert_eq!(c["regionsRequirement"], "NOT_YET_DUE");
-    let covered = c["regions"].as_array().expect("regions").iter().filter(|r| r["covered"] == true).count() as i64;
-    assert_eq!(c["regionsCovered"].as_i64(), Some(covered));
-    let after = app.gql(&national, q, json!({ "d": "2026-04-01" })).await;
-    assert_eq!(after.ok()["designationCoverage"]["regionsRequirement"], "MISSED", "not every region is covered");
-    assert_eq!(after.ok()["designationCoverage"]["prefecturesRequirement"], "NOT_YET_DUE");
+    assert_eq!((c["regionsCovered"].as_i64(), c["prefecturesCovered"].as_i64()), (Some(0), Some(0)));
+    assert_eq!((c["regionsDue"].as_str(), c["prefecturesDue"].as_str()), (Some("2026-04-01"), Some("2029-03-31")));
+    assert_eq!(requirements(&c), (json!("NOT_YET_DUE"), json!("NOT_YET_DUE")));
+    assert_eq!(requirements(&on("2026-04-01").await), (json!("MISSED"), json!("NOT_YET_DUE")), "the day it applies");
+
+    // Tokyo's hospital, designated on 2026-04-10: counted from that day, not before.
+    assert_eq!(designate(app.fx.tokyo.hospital.to_string(), "2026-04-10").await, true);
+    let c = on("2026-04-09").await;
+    assert_eq!(hospital_in(&c, "prefectures", "13"), Some(json!(0)));
+    let c = on("2026-04-10").await;
+    assert_eq!(hospital_in(&c, "prefectures", "13"), Some(json!(1)));
+    assert_eq!(hospital_in(&c, "regions", "kanto"), Some(json!(1)));
+    assert_eq!((c["regionsCovered"].as_i64(), c["prefecturesCovered"].as_i64()), (Some(1), Some(1)));
+    assert_eq!(requirements(&c).0, json!("MISSED"), "seven regions still have none");
+
+    // A hospital in every other prefecture: the regions first (one prefecture each, 2026-05-01),
+    // then the rest (2028-01-01).
+    let regions = app.gql(&national, "{ regions { code prefectures { code } } }", json!({})).await;
+    let regions = regions.ok()["regions"].as_array().expect("regions").clone();
+    let mut first_of_region = Vec::new();
+    for r in &regions {
+        let codes: Vec<i64> =
+            r["prefectures"].as_array().expect("p").iter().filter_map(|p| p["code"].as_i64()).collect();
+        if !codes.contains(&13) {
+            first_of_region.push(codes[0]);
+        }
+    }
+    assert_eq!(first_of_region.len(), 7);
+    for code in 1..=47i64 {
+        if code == 13 {
+            continue;
+        }
+        let hospital = app
+            .gql(
+                &national,
+                "mutation($p: Int!) { createOrganisation(input: { kind: HOSPITAL, name: \"指定病院\", prefecture: $p, licensedBeds: 300 }) { id } }",
+                json!({ "p": code }),
+            )
+            .await;
+        let id = hospital.ok()["createOrganisation"]["id"].as_str().expect("id").to_owned();
+        let day = if first_of_region.contains(&code) { "2026-05-01" } else { "2028-01-01" };
+        designate(id, day).await;
+    }
+    let c = on("2026-05-01").await;
+    assert_eq!((c["regionsCovered"].as_i64(), c["prefecturesCovered"].as_i64()), (Some(8), Some(8)));
+    assert_eq!(requirements(&c), (json!("MET"), json!("NOT_YET_DUE")));
+    let c = on("2027-12-31").await;
+    assert_eq!(requirements(&c), (json!("MET"), json!("NOT_YET_DUE")));
+    let c = on("2028-01-01").await;
+    assert_eq!(c["prefecturesCovered"].as_i64(), Some(47));
+    assert_eq!(requirements(&c), (json!("MET"), json!("MET")));
+
+    // Tokyo's designation revoked on 2029-06-01: Tokyo is uncovered from that day and the
+    // prefectures' requirement, due since 2029-03-31, is missed; Kanto keeps its others.
+    let revoked = app
+        .gql(
+            &national,
+            "mutation($h: ID!) { revokeCriticalInfrastructure(hospitalId: $h, revokedOn: \"2029-06-01\") { revokedOn } }",
+            json!({ "h": app.fx.tokyo.hospital }),
+        )
+        .await;
+    assert_eq!(revoked.ok()["revokeCriticalInfrastructure"]["revokedOn"], "2029-06-01");
+    assert_eq!(requirements(&on("2029-05-31").await), (json!("MET"), json!("MET")));
+    let c = on("2029-06-01").await;
+    assert_eq!(hospital_in(&c, "prefectures", "13"), Some(json!(0)));
+    assert_eq!(c["prefecturesCovered"].as_i64(), Some(46));
+    assert_eq!(requirements(&c), (json!("MET"), json!("MISSED")));
+    let kanto_before = hospital_in(&on("2029-05-31").await, "regions", "kanto").and_then(|v| v.as_i64());
+    let kanto_after = hospital_in(&c, "regions", "kanto").and_then(|v| v.as_i64());
+    assert_eq!(kanto_after, kanto_before.map(|n| n - 1));
     assert_eq!(app.gql(&app.fx.hospital_admin(&app.fx.tokyo), q, json!({})).await.code(), Some("FORBIDDEN"));
 }
 
@@ -431,10 +518,118 @@ async fn kept_reports_are_served_only_while_the_kpi_generation_stands() {
         .expect("restore");
     let after = report(&app, &fx.national(), vars.clone()).await;
     assert_eq!(submitted(&after), submitted(&before) + 1, "the fresh answer counts the new submission");
+}
 
-    // Each caller's view is kept apart: Tokyo's official asking the same gets an answer of its own.
-    let reply = app.gql(&fx.prefecture(&fx.tokyo), REPORT, vars.clone()).await;
-    let again = app.gql(&fx.prefecture(&fx.tokyo), REPORT, vars).await;
-    assert_eq!(reply.body, again.body);
-    assert!(reply.body.get("errors").is_none(), "{}", reply.body);
+const PROTECTED: &str = "query($fy: [Int!]!, $by: [KpiDimension!], $metrics: [KpiMetric!]) { kpiReport(fiscalYears: $fy, groupBy: $by, metrics: $metrics) { metric prefectureCode designated numerator denominator protection } }";
+
+/// KPI reports answered from kept answers and computed afresh, as this API counts them.
+fn lookups(app: &TestApp) -> (u64, u64) {
+    let counter = &app.state.metrics.kpi_cache;
+    (counter.with_label_values(&["hit"]).get(), counter.with_label_values(&["miss"]).get())
+}
+
+/// Asks twice: computed the first time (what changed moved the generation), kept the second.
+async fn computed_then_kept(app: &TestApp, p: &Principal, vars: &Value, after: &str) -> Value {
+    let (hits, misses) = lookups(app);
+    let fresh = app.gql(p, PROTECTED, vars.clone()).await.ok().clone();
+    assert_eq!(lookups(app), (hits, misses + 1), "after {after} the report is computed afresh");
+    let kept = app.gql(p, PROTECTED, vars.clone()).await.ok().clone();
+    assert_eq!(lookups(app), (hits + 1, misses + 1), "after {after}, asked again, the answer is kept");
+    assert_eq!(kept, fresh, "after {after} the kept answer is the computed one");
+    fresh
+}
+
+#[tokio::test]
+async fn the_kpi_cache_keeps_each_view_apart_and_computes_afresh_after_every_change() {
+    let app = TestApp::new().await;
+    let fx = &app.fx;
+    let vars = json!({ "fy": [2024], "by": ["PREFECTURE"], "metrics": ["SUBMISSION_RATE"] });
+    // The ministry sees exact figures, Tokyo's official its own prefecture exactly and Osaka's
+    // behind the protection, the dashboard every prefecture protected: three different answers
+    // to one question. A cache keyed without the caller would hand the first to the others.
+    let views = [fx.national(), fx.prefecture(&fx.tokyo), fx.dashboard()];
+    let mut answers = Vec::new();
+    for p in &views {
+        answers.push(computed_then_kept(&app, p, &vars, &format!("nothing, as {:?}", p.role)).await);
+    }
+    for (i, a) in answers.iter().enumerate() {
+        for b in &answers[i + 1..] {
+            assert_ne!(a, b, "two views, one answer");
+        }
+    }
+    let rows = |answer: &Value| answer["kpiReport"].as_array().cloned().unwrap_or_default();
+    let protection_of = |answer: &Value, pref: i64| {
+        rows(answer).iter().find(|r| r["prefectureCode"] == pref).map(|r| r["protection"].clone())
+    };
+    assert_eq!(protection_of(&answers[0], 27), Some(json!("EXACT")));
+    assert_eq!(protection_of(&answers[1], 13), Some(json!("EXACT")));
+    assert_ne!(protection_of(&answers[1], 27), Some(json!("EXACT")), "Osaka is protected from Tokyo");
+    assert_ne!(protection_of(&answers[2], 13), Some(json!("EXACT")), "Tokyo is protected from the dashboard");
+
+    // A read that changes nothing leaves the kept answer in place.
+    app.gql(&fx.national(), "{ viewer { role } }", json!({})).await.ok();
+    let (hits, misses) = lookups(&app);
+    app.gql(&fx.national(), PROTECTED, vars.clone()).await.ok();
+    assert_eq!(lookups(&app), (hits + 1, misses), "nothing changed: the kept answer");
+
+    let national = fx.national();
+    let submitted = |answer: &Value| {
+        rows(answer)
+            .iter()
+            .filter(|r| r["metric"] == "SUBMISSION_RATE")
+            .map(|r| r["numerator"].as_i64().unwrap_or_default())
+            .sum::<i64>()
+    };
+    let in_scope = |answer: &Value| {
+        rows(answer)
+            .iter()
+            .filter(|r| r["metric"] == "SUBMISSION_RATE")
+            .map(|r| r["denominator"].as_i64().unwrap_or_default())
+            .sum::<i64>()
+    };
+    let before = answers[0].clone();
+
+    // A submission.
+    let admin = fx.hospital_admin(&fx.tokyo);
+    let answers_in: Vec<Value> =
+        renkei_tests::fixture::all_yes(chrono::NaiveDate::from_ymd_opt(2024, 6, 1).expect("day"))
+            .into_iter()
+            .map(|a| json!({ "code": a.code, "value": a.value, "checkedOn": a.checked_on }))
+            .collect();
+    let saved = app
+        .gql(
+            &admin,
+            "mutation($a: [ChecklistAnswerInput!]!) { saveChecklistDraft(fiscalYear: 2024, form: HOSPITAL, answers: $a) { id } }",
+            json!({ "a": answers_in }),
+        )
+        .await;
+    let id = saved.ok()["saveChecklistDraft"]["id"].clone();
+    app.gql(&admin, "mutation($id: ID!) { submitChecklist(id: $id) { revision } }", json!({ "id": id })).await.ok();
+    let after_submission = computed_then_kept(&app, &national, &vars, "a submission").await;
+    assert_eq!(submitted(&after_submission), submitted(&before) + 1);
+
+    // A registry entry.
+    app.gql(
+        &fx.prefecture(&fx.tokyo),
+        "mutation { createOrganisation(input: { kind: HOSPITAL, name: \"新病院\", prefecture: 13, licensedBeds: 50 }) { id } }",
+        json!({}),
+    )
+    .await
+    .ok();
+    let after_entry = computed_then_kept(&app, &national, &vars, "a registry entry").await;
+    assert_eq!(in_scope(&after_entry), in_scope(&before) + 1);
+
+    // A designation: the national report by designation moves Tokyo's hospital across.
+    let by_designation = json!({ "fy": [2024], "by": ["DESIGNATION"], "metrics": ["SUBMISSION_RATE"] });
+    let undesignated = computed_then_kept(&app, &national, &by_designation, "nothing, by designation").await;
+    app.gql(
+        &national,
+        "mutation($h: ID!) { designateCriticalInfrastructure(hospitalId: $h, designatedOn: \"2024-04-01\") { designatedOn } }",
+        json!({ "h": fx.tokyo.hospital }),
+    )
+    .await
+    .ok();
+    let designated = computed_then_kept(&app, &national, &by_designation, "a designation").await;
+    assert_ne!(designated, undesignated, "the designated hospital moved across");
+    // A new day gives a key of its own: `kpi_cache::tests`, as the day cannot be moved here.
 }

@@ -18,9 +18,14 @@ enum Expect {
     /// Reference data (regions, prefectures) or the caller itself: no tenant object involved.
     NotTenantData,
     /// Acts on the caller's own organisation or prefecture only (it names no other): allowed
-    /// for these roles, refused for everyone else, never touching the foreign tenant.
-    OwnTenant(&'static [renkei_core::Role]),
+    /// for these roles — and then seen to land — refused for everyone else, never touching the
+    /// foreign tenant.
+    OwnTenant(&'static [renkei_core::Role], Landing),
 }
+
+/// How an allowed own-tenant call is seen to land: from the caller and the call's data, a query
+/// the caller asks next, its variables, a JSON pointer into its data and what must be there.
+type Landing = fn(&Principal, &Value) -> (&'static str, Value, &'static str, Value);
 
 struct Case {
     query: &'static str,
@@ -127,7 +132,11 @@ fn rule(field: &str) -> Option<Case> {
         "reportIncident" => case(
             "mutation { reportIncident(input: { title: \"不審メール\", kind: PHISHING, discoveredAt: \"2026-01-05T09:00:00Z\", suspectedCyberAttack: true }) { id hospital { id } } }",
             |_| json!({}),
-            OwnTenant(&[renkei_core::Role::HospitalAdmin, renkei_core::Role::HospitalStaff]),
+            OwnTenant(&[renkei_core::Role::HospitalAdmin, renkei_core::Role::HospitalStaff], |who, data| {
+                let id = data["reportIncident"]["id"].clone();
+                let query = "query($id: ID!) { incident(id: $id) { hospital { id } } }";
+                (query, json!({ "id": id }), "/incident/hospital/id", json!(who.organisation_id))
+            }),
         ),
         "amendIncident" => case(
             "mutation($id: ID!) { amendIncident(id: $id, reportKind: UPDATE, input: { title: \"改ざん\", kind: OTHER, discoveredAt: \"2026-01-05T09:00:00Z\", suspectedCyberAttack: false }) { id } }",
@@ -162,7 +171,15 @@ fn rule(field: &str) -> Option<Case> {
         "setRansomwarePreparedness" => case(
             "mutation { setRansomwarePreparedness(point: 1, done: true) { pointNo } }",
             |_| json!({}),
-            OwnTenant(&[renkei_core::Role::HospitalAdmin]),
+            OwnTenant(&[renkei_core::Role::HospitalAdmin], |who, _| {
+                let query = "query($h: ID!) { ransomwarePreparedness(hospitalId: $h) { pointNo done } }";
+                (
+                    query,
+                    json!({ "h": who.organisation_id }),
+                    "/ransomwarePreparedness/0",
+                    json!({ "pointNo": 1, "done": true }),
+                )
+            }),
         ),
         "reportingBundles" => case("{ reportingBundles(first: 50) { id prefecture } }", |_| json!({}), Hidden),
         "requestReportingBundle" => case(
@@ -229,9 +246,12 @@ fn rule(field: &str) -> Option<Case> {
             Refused,
         ),
         "setSubmissionWindow" => case(
-            "mutation { setSubmissionWindow(fiscalYear: 2024, opensOn: \"2024-06-01\", closesOn: \"2024-08-31\") { prefecture } }",
+            "mutation { setSubmissionWindow(fiscalYear: 2024, opensOn: \"2024-06-03\", closesOn: \"2024-09-13\") { prefecture } }",
             |_| json!({}),
-            OwnTenant(&[renkei_core::Role::Prefecture]),
+            OwnTenant(&[renkei_core::Role::Prefecture], |who, _| {
+                let query = "query($p: Int!) { submissionWindow(fiscalYear: 2024, prefecture: $p) { closesOn } }";
+                (query, json!({ "p": who.prefecture }), "/submissionWindow/closesOn", json!("2024-09-13"))
+            }),
         ),
         "recordInspection" => case(
             "mutation($h: ID!) { recordInspection(hospitalId: $h, fiscalYear: 2024, inspectedOn: \"2024-10-01\", inspector: \"x\", findings: []) { id } }",
@@ -239,9 +259,13 @@ fn rule(field: &str) -> Option<Case> {
             Refused,
         ),
         "startChecklistFromPreviousYear" => case(
-            "mutation { startChecklistFromPreviousYear(fiscalYear: 2025) { id hospital { id } } }",
+            "mutation { startChecklistFromPreviousYear(fiscalYear: 2024) { id hospital { id } } }",
             |_| json!({}),
-            OwnTenant(&[renkei_core::Role::HospitalAdmin]),
+            OwnTenant(&[renkei_core::Role::HospitalAdmin], |who, data| {
+                let id = data["startChecklistFromPreviousYear"]["id"].clone();
+                let query = "query($id: ID!) { checklistSubmission(id: $id) { hospital { id } } }";
+                (query, json!({ "id": id }), "/checklistSubmission/hospital/id", json!(who.organisation_id))
+            }),
         ),
         "deadJobs" => case("{ deadJobs(first: 50) { id payload } }", |_| json!({}), Hidden),
         "retryJob" => case(
@@ -278,6 +302,29 @@ fn fields_of(sdl: &str, type_name: &str) -> Vec<String> {
         .filter_map(|l| l.split(['(', ':']).next().map(|n| n.trim().to_owned()))
         .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric()))
         .collect()
+}
+
+#[derive(Debug, PartialEq, diesel::QueryableByName)]
+struct AuditEntry {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: i64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    operation: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    role: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    outcome: String,
+}
+
+/// The newest entry of the audit log, read as its owner.
+async fn newest_audit_entry(owner: &mut diesel_async::AsyncPgConnection) -> Option<AuditEntry> {
+    use diesel::OptionalExtension;
+    use diesel_async::RunQueryDsl;
+    diesel::sql_query("SELECT id, operation, role, outcome FROM audit_log ORDER BY id DESC LIMIT 1")
+        .get_result(owner)
+        .await
+        .optional()
+        .expect("audit log")
 }
 
 /// Every id of the Osaka tenant that no Tokyo role may see (its vendor is in the public directory).
@@ -327,6 +374,23 @@ async fn every_role_is_refused_every_operation_on_a_foreign_tenant() {
     )
     .await
     .ok();
+    // Tokyo's FY2023 checklist, submitted: what its hospital starts FY2024 from.
+    let admin = fx.hospital_admin(&fx.tokyo);
+    let answers: Vec<Value> = renkei_tests::fixture::all_yes(chrono::NaiveDate::from_ymd_opt(2023, 6, 1).expect("day"))
+        .into_iter()
+        // FY2023's form did not ask these yet.
+        .filter(|a| !["2-9", "3-2", "3-3"].contains(&a.code.as_str()))
+        .map(|a| json!({ "code": a.code, "value": a.value, "checkedOn": a.checked_on }))
+        .collect();
+    let saved = app
+        .gql(
+            &admin,
+            "mutation($a: [ChecklistAnswerInput!]!) { saveChecklistDraft(fiscalYear: 2023, form: HOSPITAL, answers: $a) { id } }",
+            json!({ "a": answers }),
+        )
+        .await;
+    let id = saved.ok()["saveChecklistDraft"]["id"].clone();
+    app.gql(&admin, "mutation($id: ID!) { submitChecklist(id: $id) { id } }", json!({ "id": id })).await.ok();
     let roles: Vec<Principal> = vec![
         fx.prefecture(&fx.tokyo),
         fx.health_centre(&fx.tokyo),
@@ -338,6 +402,8 @@ async fn every_role_is_refused_every_operation_on_a_foreign_tenant() {
     let sdl = renkei_graphql::sdl();
     let operations: BTreeSet<String> = ["Query", "Mutation"].iter().flat_map(|t| fields_of(&sdl, t)).collect();
     let foreign = osaka_ids(fx);
+    let mutations: BTreeSet<String> = fields_of(&sdl, "Mutation").into_iter().collect();
+    let mut owner = app.db.owner_conn().await;
     let mut checked = 0;
     for op in &operations {
         let case = rule(op).unwrap_or_else(|| panic!("no rule for {op}"));
@@ -345,7 +411,27 @@ async fn every_role_is_refused_every_operation_on_a_foreign_tenant() {
             // Osaka's data, as Osaka's official sees it, must not change whatever Tokyo does.
             let osaka = fx.prefecture(&fx.osaka);
             let before = app.fingerprint_as(&osaka).await;
+            let audited_before = newest_audit_entry(&mut owner).await;
             let reply = app.gql(who, case.query, (case.variables)(fx)).await;
+            let audited = newest_audit_entry(&mut owner).await;
+            // Every mutation attempt is audited — allowed or refused — with its outcome; a query
+            // leaves no entry.
+            if mutations.contains(op) {
+                let outcome = reply.code().unwrap_or("ok");
+                assert_eq!(
+                    audited,
+                    Some(AuditEntry {
+                        id: audited_before.as_ref().map_or(0, |e| e.id) + 1,
+                        operation: op.clone(),
+                        role: who.role.as_str().to_owned(),
+                        outcome: outcome.to_owned(),
+                    }),
+                    "{op} as {:?}: one audit entry for the attempt",
+                    who.role
+                );
+            } else {
+                assert_eq!(audited, audited_before, "{op} as {:?} is a query: no audit entry", who.role);
+            }
             let after = app.fingerprint_as(&osaka).await;
             assert_eq!(before, after, "{op} as {:?} changed Osaka's data", who.role);
             assert_ne!(reply.code(), Some("INTERNAL"), "{op} as {:?}: {}", who.role, reply.body);
@@ -393,16 +479,20 @@ async fn every_role_is_refused_every_operation_on_a_foreign_tenant() {
                     None => assert!(!reply.body["data"][op.as_str()].is_null(), "{op} as {:?}: {text}", who.role),
                     code => assert_eq!(code, Some("FORBIDDEN"), "{op} as {:?}: {text}", who.role),
                 },
-                Expect::OwnTenant(allowed) => {
-                    if reply.code().is_none() {
-                        assert!(allowed.contains(&who.role), "{op} as {:?} must be refused: {text}", who.role);
-                        if let Some(hospital) = reply.body["data"][op.as_str()]["hospital"]["id"].as_str() {
-                            let own = who.organisation_id.map(|o| o.to_string());
-                            assert_eq!(Some(hospital.to_owned()), own, "{op} landed outside the caller's hospital");
-                        }
-                    } else if !allowed.contains(&who.role) {
-                        assert_eq!(reply.code(), Some("FORBIDDEN"), "{op} as {:?}: {text}", who.role);
-                    }
+                Expect::OwnTenant(allowed, landing) if allowed.contains(&who.role) => {
+                    assert_eq!(reply.code(), None, "{op} as {:?} is allowed and must succeed: {text}", who.role);
+                    let (query, variables, pointer, expected) = landing(who, &reply.body["data"]);
+                    let read = app.gql(who, query, variables).await;
+                    assert_eq!(
+                        read.ok().pointer(pointer),
+                        Some(&expected),
+                        "{op} as {:?} must land in the caller's own tenant: {}",
+                        who.role,
+                        read.body
+                    );
+                }
+                Expect::OwnTenant(..) => {
+                    assert_eq!(reply.code(), Some("FORBIDDEN"), "{op} as {:?}: {text}", who.role);
                 }
             }
             // Tokyo's own trail lists the ids its users typed in their refused attempts; that it

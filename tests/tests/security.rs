@@ -3,6 +3,7 @@
 
 use actix_web::test::TestRequest;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use renkei_core::Principal;
 use renkei_core::audit::{self, Verdict};
 use renkei_graphql::limits::Limits;
 use renkei_tests::{Options, Reply, TestApp};
@@ -182,7 +183,14 @@ async fn every_mutation_is_audited_and_tampering_shows() {
         assert!(err.to_string().contains("permission denied"), "{sql}: {err}");
     }
 
-    assert!(matches!(audit::verify(&app.db.owner_url).await.expect("verify"), Verdict::Intact { rows: 3, .. }));
+    let Verdict::Intact { rows: 3, head } = audit::verify(&app.db.owner_url).await.expect("verify") else {
+        panic!("three rows, intact")
+    };
+    // The command an operator runs says so, and exits 0.
+    assert_eq!(audit_verify(&app).await, (true, format!("audit chain intact: 3 rows, head {head}\n")));
+    // The application role cannot move the head checkpoint either.
+    let err = app_conn.batch_execute("UPDATE audit_head SET id = 1").await.expect_err("app moves the head");
+    assert!(err.to_string().contains("permission denied"), "{err}");
     // Row-level security keeps even the owner from changing a row...
     let mut owner = AsyncPgConnection::establish(&app.db.owner_url).await.expect("owner");
     let changed = diesel_async::RunQueryDsl::execute(
@@ -201,11 +209,114 @@ async fn every_mutation_is_audited_and_tampering_shows() {
     );
     owner.batch_execute("UPDATE audit_log SET outcome = 'FORBIDDEN' WHERE id = 2").await.expect("restore");
     assert!(matches!(audit::verify(&app.db.owner_url).await.expect("verify"), Verdict::Intact { .. }));
-    // ... or removes a row.
-    owner.batch_execute("DELETE FROM audit_log WHERE id = 2").await.expect("delete");
+    // ... or removes the newest row, which leaves no link behind to break: the chain now ends
+    // short of its head checkpoint.
+    owner.batch_execute("DELETE FROM audit_log WHERE id = 3").await.expect("delete the newest");
     assert_eq!(
         audit::verify(&app.db.owner_url).await.expect("verify"),
-        Verdict::Broken { id: 3, reason: "row 2 is missing".into() }
+        Verdict::Broken { id: 3, reason: "row 3 is missing: the chain ends before its head, row 3".into() }
+    );
+    // ... or a row within.
+    owner.batch_execute("DELETE FROM audit_log WHERE id = 1").await.expect("delete");
+    let broken = "row 1 is missing";
+    assert_eq!(
+        audit::verify(&app.db.owner_url).await.expect("verify"),
+        Verdict::Broken { id: 2, reason: broken.into() }
+    );
+    assert_eq!(audit_verify(&app).await, (false, format!("audit chain broken at row 2: {broken}\n")));
+}
+
+/// `renkei-api audit verify` as an operator runs it: whether it exited 0, and what it printed.
+async fn audit_verify(app: &TestApp) -> (bool, String) {
+    let out = tokio::process::Command::new(renkei_tests::binary("renkei-api"))
+        .args(["audit", "verify"])
+        .env_clear()
+        .env("MIGRATION_DATABASE_URL", &app.db.owner_url)
+        .env("RUST_LOG", "error")
+        .output()
+        .await
+        .expect("run renkei-api audit verify");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The newest audit entry's operation, outcome and targets, read as the log's owner.
+async fn newest_audited(app: &TestApp) -> (String, String, Vec<String>) {
+    #[derive(diesel::QueryableByName)]
+    struct Entry {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        operation: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        outcome: String,
+        #[diesel(sql_type = diesel::sql_types::Array<diesel::sql_types::Text>)]
+        target_ids: Vec<String>,
+    }
+    let mut owner = app.db.owner_conn().await;
+    let e: Entry = diesel_async::RunQueryDsl::get_result(
+        diesel::sql_query("SELECT operation, outcome, target_ids FROM audit_log ORDER BY id DESC LIMIT 1"),
+        &mut owner,
+    )
+    .await
+    .expect("an audit entry");
+    (e.operation, e.outcome, e.target_ids)
+}
+
+/// Every file route — the form download and upload, both exports, the bundle download — records
+/// each attempt, served or refused, with its outcome.
+#[tokio::test]
+async fn every_file_route_is_audited() {
+    let app = TestApp::new().await;
+    let fx = &app.fx;
+    let request = |p: &Principal, method: actix_web::http::Method, uri: &str| {
+        TestRequest::default()
+            .method(method)
+            .uri(uri)
+            .insert_header(("authorization", format!("Bearer {}", app.token(p))))
+    };
+    use actix_web::http::Method;
+    let official = fx.prefecture(&fx.tokyo);
+    let admin = fx.hospital_admin(&fx.tokyo);
+    let form_target = format!("{}/2024/hospital", fx.tokyo.hospital);
+
+    let form = app.send(request(&admin, Method::GET, "/forms/2024/hospital.xlsx")).await;
+    assert_eq!(form.status, 200);
+    assert_eq!(newest_audited(&app).await, ("downloadChecklistForm".into(), "ok".into(), vec![form_target.clone()]));
+    let foreign = format!("/forms/2024/hospital.xlsx?hospital={}", fx.osaka.hospital);
+    assert_eq!(app.send(request(&admin, Method::GET, &foreign)).await.status, 404);
+    let osaka_target = format!("{}/2024/hospital", fx.osaka.hospital);
+    assert_eq!(newest_audited(&app).await, ("downloadChecklistForm".into(), "NOT_FOUND".into(), vec![osaka_target]));
+
+    let upload = |p: &Principal| {
+        request(p, Method::PUT, "/forms/2024/hospital.xlsx")
+            .insert_header(("content-type", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))
+            .set_payload(form.raw.clone())
+    };
+    assert_eq!(app.send(upload(&admin)).await.status, 200);
+    assert_eq!(newest_audited(&app).await, ("uploadChecklistForm".into(), "ok".into(), vec![form_target.clone()]));
+    assert_eq!(app.send(upload(&fx.hospital_staff(&fx.tokyo))).await.status, 403);
+    assert_eq!(newest_audited(&app).await, ("uploadChecklistForm".into(), "FORBIDDEN".into(), vec![form_target]));
+
+    for kind in ["csv", "xlsx"] {
+        let uri = format!("/exports/checklists/2024.{kind}");
+        assert_eq!(app.send(request(&official, Method::GET, &uri)).await.status, 200);
+        assert_eq!(newest_audited(&app).await, ("exportChecklists".into(), "ok".into(), vec![format!("2024.{kind}")]));
+        assert_eq!(app.send(request(&admin, Method::GET, &uri)).await.status, 403);
+        assert_eq!(
+            newest_audited(&app).await,
+            ("exportChecklists".into(), "FORBIDDEN".into(), vec![format!("2024.{kind}")])
+        );
+    }
+
+    // Osaka's bundle, asked for by Tokyo: not found for it, and recorded.
+    let bundle = format!("/bundles/{}", fx.osaka_bundle);
+    assert_eq!(app.send(request(&official, Method::GET, &bundle)).await.status, 404);
+    assert_eq!(
+        newest_audited(&app).await,
+        ("downloadBundle".into(), "NOT_FOUND".into(), vec![fx.osaka_bundle.to_string()])
+    );
+    assert_eq!(app.send(request(&admin, Method::GET, &bundle)).await.status, 403);
+    assert_eq!(
+        newest_audited(&app).await,
+        ("downloadBundle".into(), "FORBIDDEN".into(), vec![fx.osaka_bundle.to_string()])
     );
 }
 
