@@ -47,12 +47,8 @@ impl KpiCache {
     }
 
     pub fn key(principal: &Principal, today: impl std::fmt::Display, operation: &str, variables: &str) -> String {
-        format!(
-            "{}\u{1f}{}\u{1f}{}\u{1f}{today}\u{1f}{operation}\u{1f}{variables}",
-            principal.role.as_str(),
-            principal.organisation_id.map(|o| o.to_string()).unwrap_or_default(),
-            principal.prefecture.map(|p| p.to_string()).unwrap_or_default(),
-        )
+        let [role, organisation, prefecture] = principal.rls_settings();
+        format!("{role}\u{1f}{organisation}\u{1f}{prefecture}\u{1f}{today}\u{1f}{operation}\u{1f}{variables}")
     }
 
     pub fn get(&self, key: &str, generation: i64) -> Option<Arc<RawValue>> {

@@ -100,6 +100,16 @@ impl Db {
         R: Send,
         F: for<'c> FnOnce(&'c mut Conn) -> DbFuture<'c, R> + Send,
     {
+        self.run_as(principal, move |c, _| f(c)).await
+    }
+
+    /// [`Db::run`], handing `f` the principal whose settings the transaction carries, for the
+    /// rules core checks in Rust to be the ones PostgreSQL checks.
+    pub async fn run_as<R, F>(&self, principal: &Principal, f: F) -> Result<R>
+    where
+        R: Send,
+        F: for<'c> FnOnce(&'c mut Conn, &'c Principal) -> DbFuture<'c, R> + Send,
+    {
         let span =
             tracing::info_span!("db.transaction", db.system = "postgresql", renkei.role = principal.role.as_str());
         self.run_in(principal, f).instrument(span).await
@@ -130,11 +140,11 @@ impl Db {
     async fn run_in<R, F>(&self, principal: &Principal, f: F) -> Result<R>
     where
         R: Send,
-        F: for<'c> FnOnce(&'c mut Conn) -> DbFuture<'c, R> + Send,
+        F: for<'c> FnOnce(&'c mut Conn, &'c Principal) -> DbFuture<'c, R> + Send,
     {
         let mut conn = self.open(principal).await?;
         let conn: &mut Conn = &mut conn;
-        match f(conn).await {
+        match f(conn, principal).await {
             Ok(value) => {
                 AnsiTransactionManager::commit_transaction(conn).await?;
                 Ok(value)
@@ -144,17 +154,6 @@ impl Db {
                 Err(e)
             }
         }
-    }
-
-    /// Runs `f` on a pooled connection without a transaction or the caller's settings: only for
-    /// single statements that need neither (a definer function that checks what it reads).
-    pub async fn bare<R, F>(&self, f: F) -> Result<R>
-    where
-        R: Send,
-        F: for<'c> FnOnce(&'c mut Conn) -> DbFuture<'c, R> + Send,
-    {
-        let mut conn = self.conn().await?;
-        f(&mut conn).await
     }
 
     /// The newest migration version applied to the database.
@@ -232,6 +231,15 @@ impl Session {
         R: Send,
         F: for<'c> FnOnce(&'c mut Conn) -> DbFuture<'c, R> + Send,
     {
+        self.run_as(move |c, _| f(c)).await
+    }
+
+    /// [`Session::run`], handing `f` the principal whose settings the transaction carries.
+    pub async fn run_as<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send,
+        F: for<'c> FnOnce(&'c mut Conn, &'c Principal) -> DbFuture<'c, R> + Send,
+    {
         let mut open = self.open.lock().await;
         let (conn, span) = match open.as_mut() {
             Some(open) => open,
@@ -246,7 +254,7 @@ impl Session {
             // Nested in the open transaction, diesel's transaction manager uses a savepoint.
             let conn: &mut Conn = conn;
             AnsiTransactionManager::begin_transaction(conn).await?;
-            let outcome = f(conn).instrument(span.clone()).await;
+            let outcome = f(conn, &self.principal).instrument(span.clone()).await;
             let ended = match &outcome {
                 Ok(_) => AnsiTransactionManager::commit_transaction(conn).await,
                 Err(_) => AnsiTransactionManager::rollback_transaction(conn).await,
@@ -260,7 +268,7 @@ impl Session {
             }
             return outcome;
         }
-        let outcome = f(conn).instrument(span.clone()).await;
+        let outcome = f(conn, &self.principal).instrument(span.clone()).await;
         if outcome.is_err()
             && let Some((mut conn, _)) = open.take()
         {
@@ -320,14 +328,15 @@ fn deadpool_runtime() -> deadpool::Runtime {
 
 /// Writes the caller, and the statement timeout, into the transaction: one round trip.
 async fn set_principal(conn: &mut Conn, principal: &Principal, statement_timeout_ms: &str) -> Result<()> {
+    let [role, organisation, prefecture] = principal.rls_settings();
     diesel::sql_query(
         "SELECT set_config('renkei.role', $1, true), set_config('renkei.org', $2, true), \
          set_config('renkei.prefecture', $3, true), set_config('renkei.subject', $4, true), \
          set_config('statement_timeout', $5, true)",
     )
-    .bind::<Text, _>(principal.role.as_str())
-    .bind::<Text, _>(principal.organisation_id.map(|id| id.to_string()).unwrap_or_default())
-    .bind::<Text, _>(principal.prefecture.map(|p| p.to_string()).unwrap_or_default())
+    .bind::<Text, _>(role)
+    .bind::<Text, _>(organisation)
+    .bind::<Text, _>(prefecture)
     .bind::<Text, _>(&principal.subject)
     .bind::<Text, _>(statement_timeout_ms)
     .execute(conn)

@@ -22,6 +22,7 @@ pub mod registry;
 pub mod schema;
 pub mod seed;
 pub mod telemetry;
+pub mod text;
 
 pub use error::{Error, ErrorCode, Result};
 pub use identity::Identity;

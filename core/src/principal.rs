@@ -109,6 +109,18 @@ impl Principal {
         self.role == role
     }
 
+    /// What row-level security tells callers apart by: the values of the `renkei.role`,
+    /// `renkei.org` and `renkei.prefecture` settings a tenant transaction carries, which every
+    /// policy reads. Whatever is kept per caller (the KPI answers) is keyed by the same three,
+    /// so that nothing kept crosses a line the policies draw.
+    pub fn rls_settings(&self) -> [String; 3] {
+        [
+            self.role.as_str().to_owned(),
+            self.organisation_id.map(|o| o.to_string()).unwrap_or_default(),
+            self.prefecture.map(|p| p.to_string()).unwrap_or_default(),
+        ]
+    }
+
     pub fn is_any(&self, roles: &[Role]) -> bool {
         roles.contains(&self.role)
     }

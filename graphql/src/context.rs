@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use renkei_core::db::{Db, DbFuture, Session};
+use renkei_core::db::{Conn, Db, DbFuture, Session};
 use renkei_core::registry::geography::Geography;
 use renkei_core::{Principal, Result};
 
@@ -22,19 +22,20 @@ pub struct Context {
 impl juniper::Context for Context {}
 
 impl Context {
-    /// Runs `f` in a tenant transaction as the caller: the operation's shared one for a query,
-    /// the running root field's for a mutation, otherwise one of its own.
+    /// Runs `f` in a tenant transaction as the caller — the operation's shared one for a query,
+    /// the running root field's for a mutation, otherwise one of its own — handing it the
+    /// principal whose settings that transaction carries: the one core's rules are checked for.
     pub async fn run<R, F>(&self, f: F) -> Result<R>
     where
         R: Send,
-        F: for<'c> FnOnce(&'c mut renkei_core::db::Conn) -> DbFuture<'c, R> + Send,
+        F: for<'c> FnOnce(&'c mut Conn, &'c Principal) -> DbFuture<'c, R> + Send,
     {
         if let Some(session) = &self.session {
-            return session.run(f).await;
+            return session.run_as(f).await;
         }
         match self.audit.as_ref().and_then(Audit::current) {
-            Some(field) => field.run(f).await,
-            None => self.db.run(&self.principal, f).await,
+            Some(field) => field.run_as(f).await,
+            None => self.db.run_as(&self.principal, f).await,
         }
     }
 }

@@ -65,10 +65,9 @@ impl Query {
         let first = page_size(first)?;
         let after = after.map(|a| decode_cursor(&a)).transpose()?.map(|(name, id)| orgs::Position { name, id });
         let filter = filter.unwrap_or_default().into_core(ctx)?;
-        let p = ctx.principal.clone();
         let query_filter = filter.clone();
         let (rows, more) =
-            ctx.run(move |c| Box::pin(async move { orgs::list(c, &p, &query_filter, first, after).await })).await?;
+            ctx.run(move |c, p| Box::pin(async move { orgs::list(c, p, &query_filter, first, after).await })).await?;
         let edges: Vec<OrganisationEdge> = rows
             .into_iter()
             .map(|o| OrganisationEdge { cursor: encode_cursor(&o.name, o.id), node: Organisation(o) })
@@ -92,7 +91,7 @@ impl Query {
                 })
             })
             .transpose()?;
-        let (rows, more) = ctx.run(move |c| Box::pin(async move { audit::trail(c, before, first).await })).await?;
+        let (rows, more) = ctx.run(move |c, _| Box::pin(async move { audit::trail(c, before, first).await })).await?;
         let edges: Vec<AuditEntryEdge> = rows
             .into_iter()
             .map(|e| AuditEntryEdge {
@@ -135,9 +134,8 @@ impl Query {
                 discovered_until: f.discovered_until,
             },
         };
-        let p = ctx.principal.clone();
         let (rows, more) = ctx
-            .run(move |c| Box::pin(async move { incidents::store::list(c, &p, &filter, first, after).await }))
+            .run(move |c, p| Box::pin(async move { incidents::store::list(c, p, &filter, first, after).await }))
             .await?;
         let edges: Vec<IncidentEdge> = rows
             .into_iter()
@@ -149,16 +147,16 @@ impl Query {
     /// One incident, if the caller may see it.
     async fn incident(ctx: &Context, id: ID) -> ApiResult<Option<Incident>> {
         let id = parse_id("id", &id)?;
-        let p = ctx.principal.clone();
-        Ok(ctx.run(move |c| Box::pin(async move { incidents::store::find(c, &p, id).await })).await?.map(Incident))
+        Ok(ctx.run(move |c, p| Box::pin(async move { incidents::store::find(c, p, id).await })).await?.map(Incident))
     }
 
     /// Regulatory clocks due soon or overdue on the open incidents the caller may see, soonest
     /// first.
     async fn pressing_clocks(ctx: &Context) -> ApiResult<Vec<PressingClock>> {
-        let p = ctx.principal.clone();
         let rows = ctx
-            .run(move |c| Box::pin(async move { incidents::store::pressing_clocks(c, &p, chrono::Utc::now()).await }))
+            .run(move |c, p| {
+                Box::pin(async move { incidents::store::pressing_clocks(c, p, chrono::Utc::now()).await })
+            })
             .await?;
         Ok(rows.into_iter().map(|(incident, clock)| PressingClock { incident, clock }).collect())
     }
@@ -166,13 +164,13 @@ impl Query {
     /// The MHLW incident-response flowchart, steps 0-1 to 4-9, with the ransomware points of
     /// each step.
     async fn incident_flowchart(ctx: &Context) -> ApiResult<Vec<FlowchartStep>> {
-        Ok(ctx.run(|c| Box::pin(incidents::store::steps(c))).await?.into_iter().map(FlowchartStep).collect())
+        Ok(ctx.run(|c, _| Box::pin(incidents::store::steps(c))).await?.into_iter().map(FlowchartStep).collect())
     }
 
     /// The eleven ransomware consideration points.
     async fn ransomware_points(ctx: &Context) -> ApiResult<Vec<RansomwarePoint>> {
         Ok(ctx
-            .run(|c| Box::pin(incidents::store::ransomware_points(c)))
+            .run(|c, _| Box::pin(incidents::store::ransomware_points(c)))
             .await?
             .into_iter()
             .map(RansomwarePoint::from)
@@ -182,11 +180,10 @@ impl Query {
     /// A hospital's recorded preparedness on the ransomware points.
     async fn ransomware_preparedness(ctx: &Context, hospital_id: ID) -> ApiResult<Vec<RansomwarePreparedness>> {
         let id = parse_id("hospitalId", &hospital_id)?;
-        let p = ctx.principal.clone();
         let rows = ctx
-            .run(move |c| {
+            .run(move |c, p| {
                 Box::pin(async move {
-                    orgs::get(c, &p, id).await?;
+                    orgs::get(c, p, id).await?;
                     incidents::store::preparedness_of(c, id).await
                 })
             })
@@ -202,12 +199,11 @@ impl Query {
         until: chrono::DateTime<chrono::Utc>,
         group_by: IncidentGroupBy,
     ) -> ApiResult<Vec<IncidentStatisticsRow>> {
-        let p = ctx.principal.clone();
         let geo = ctx.geography.clone();
         let rows = ctx
-            .run(move |c| {
+            .run(move |c, p| {
                 Box::pin(async move {
-                    incidents::stats::statistics(c, &p, &geo, from, until, group_by.into(), chrono::Utc::now()).await
+                    incidents::stats::statistics(c, p, &geo, from, until, group_by.into(), chrono::Utc::now()).await
                 })
             })
             .await?;
@@ -233,7 +229,7 @@ impl Query {
         let first = page_size(first)?;
         let prefecture = if ctx.principal.is(Role::Prefecture) { ctx.principal.prefecture } else { None };
         let (rows, _) = ctx
-            .run(move |c| Box::pin(async move { renkei_core::jobs::dead(c, prefecture, first, None).await }))
+            .run(move |c, _| Box::pin(async move { renkei_core::jobs::dead(c, prefecture, first, None).await }))
             .await?;
         Ok(rows.into_iter().map(DeadJob::from).collect())
     }
@@ -242,13 +238,13 @@ impl Query {
     async fn reporting_bundles(ctx: &Context, first: i32) -> ApiResult<Vec<ReportingBundle>> {
         ctx.principal.require(&[Role::National, Role::Prefecture], "list reporting bundles")?;
         let first = page_size(first)?;
-        let rows = ctx.run(move |c| Box::pin(renkei_core::bundles::list(c, first))).await?;
+        let rows = ctx.run(move |c, _| Box::pin(renkei_core::bundles::list(c, first))).await?;
         Ok(rows.into_iter().map(ReportingBundle::from).collect())
     }
 
     /// Every checklist catalog, newest year first.
     async fn checklist_catalogs(ctx: &Context) -> ApiResult<Vec<ChecklistCatalog>> {
-        let rows = ctx.run(|c| Box::pin(renkei_core::checklists::catalog::list(c))).await?;
+        let rows = ctx.run(|c, _| Box::pin(renkei_core::checklists::catalog::list(c))).await?;
         Ok(rows.into_iter().map(ChecklistCatalog).collect())
     }
 
@@ -260,7 +256,9 @@ impl Query {
     ) -> ApiResult<Option<ChecklistCatalog>> {
         let form = form.into();
         let found = ctx
-            .run(move |c| Box::pin(async move { renkei_core::checklists::catalog::find(c, fiscal_year, form).await }))
+            .run(move |c, _| {
+                Box::pin(async move { renkei_core::checklists::catalog::find(c, fiscal_year, form).await })
+            })
             .await?;
         Ok(found.map(ChecklistCatalog))
     }
@@ -268,11 +266,10 @@ impl Query {
     /// A checklist submission the caller may see.
     async fn checklist_submission(ctx: &Context, id: ID) -> ApiResult<Option<ChecklistSubmission>> {
         let id = parse_id("id", &id)?;
-        let p = ctx.principal.clone();
         let found = ctx
-            .run(move |c| {
+            .run(move |c, p| {
                 Box::pin(async move {
-                    match renkei_core::checklists::submissions::get(c, &p, id).await {
+                    match renkei_core::checklists::submissions::get(c, p, id).await {
                         Ok(s) => Ok(Some(s)),
                         Err(e) if e.code == renkei_core::ErrorCode::NotFound => Ok(None),
                         Err(e) => Err(e),
@@ -290,12 +287,11 @@ impl Query {
         fiscal_year: i32,
         outstanding: Option<bool>,
     ) -> ApiResult<Vec<HospitalChecklistStatus>> {
-        let p = ctx.principal.clone();
         let today = renkei_core::incidents::clocks::day_of(chrono::Utc::now());
         let rows = ctx
-            .run(move |c| {
+            .run(move |c, p| {
                 Box::pin(async move {
-                    renkei_core::checklists::submissions::status_for_year(c, &p, fiscal_year, today).await
+                    renkei_core::checklists::submissions::status_for_year(c, p, fiscal_year, today).await
                 })
             })
             .await?;
@@ -338,9 +334,9 @@ impl Query {
             items,
             today: renkei_core::kpis::today(),
         };
-        let (p, geo, settings) = (ctx.principal.clone(), ctx.geography.clone(), ctx.kpi);
+        let (geo, settings) = (ctx.geography.clone(), ctx.kpi);
         let rows = ctx
-            .run(move |c| Box::pin(async move { renkei_core::kpis::report(c, &p, &geo, &query, &settings).await }))
+            .run(move |c, p| Box::pin(async move { renkei_core::kpis::report(c, p, &geo, &query, &settings).await }))
             .await?;
         Ok(rows.into_iter().map(KpiRow).collect())
     }
@@ -352,12 +348,12 @@ impl Query {
             Some(id) => parse_id("hospitalId", &id)?,
             None => ctx.principal.organisation_id.ok_or_else(|| Error::bad_input("hospitalId: say which hospital"))?,
         };
-        let (p, geo, settings) = (ctx.principal.clone(), ctx.geography.clone(), ctx.kpi);
+        let (geo, settings) = (ctx.geography.clone(), ctx.kpi);
         let today = renkei_core::kpis::today();
         let peers = ctx
-            .run(move |c| {
+            .run(move |c, p| {
                 Box::pin(async move {
-                    renkei_core::kpis::peers::compare(c, &p, &geo, hospital, fiscal_year, today, &settings).await
+                    renkei_core::kpis::peers::compare(c, p, &geo, hospital, fiscal_year, today, &settings).await
                 })
             })
             .await?;
@@ -368,10 +364,10 @@ impl Query {
     /// on `asOf` (today by default), against the law's timeline.
     async fn designation_coverage(ctx: &Context, as_of: Option<chrono::NaiveDate>) -> ApiResult<DesignationCoverage> {
         let day = as_of.unwrap_or_else(|| renkei_core::incidents::clocks::day_of(chrono::Utc::now()));
-        let (p, geo, settings) = (ctx.principal.clone(), ctx.geography.clone(), ctx.kpi);
+        let (geo, settings) = (ctx.geography.clone(), ctx.kpi);
         let coverage = ctx
-            .run(move |c| {
-                Box::pin(async move { renkei_core::kpis::coverage::coverage(c, &p, &geo, &settings, day).await })
+            .run(move |c, p| {
+                Box::pin(async move { renkei_core::kpis::coverage::coverage(c, p, &geo, &settings, day).await })
             })
             .await?;
         Ok(coverage.into())
@@ -387,17 +383,17 @@ impl Query {
         let code = match (prefecture, ctx.principal.prefecture, ctx.principal.organisation_id) {
             (Some(p), _, _) => Some(ctx.geography.require_prefecture("prefecture", p)?.code),
             (None, Some(p), _) => Some(p),
-            (None, None, Some(org)) => {
-                let p = ctx.principal.clone();
-                ctx.run(move |c| Box::pin(async move { orgs::find(c, &p, org).await }))
-                    .await?
-                    .map(|o| o.prefecture_code)
-            }
+            (None, None, Some(org)) => ctx
+                .run(move |c, p| Box::pin(async move { orgs::find(c, p, org).await }))
+                .await?
+                .map(|o| o.prefecture_code),
             (None, None, None) => None,
         };
         let Some(code) = code else { return Ok(None) };
         let w = ctx
-            .run(move |c| Box::pin(async move { renkei_core::checklists::windows::find(c, code, fiscal_year).await }))
+            .run(move |c, _| {
+                Box::pin(async move { renkei_core::checklists::windows::find(c, code, fiscal_year).await })
+            })
             .await?;
         Ok(w.map(SubmissionWindow::from))
     }
@@ -405,11 +401,10 @@ impl Query {
     /// A hospital's on-site inspections, newest first.
     async fn inspections(ctx: &Context, hospital_id: ID) -> ApiResult<Vec<Inspection>> {
         let id = parse_id("hospitalId", &hospital_id)?;
-        let p = ctx.principal.clone();
         let rows = ctx
-            .run(move |c| {
+            .run(move |c, p| {
                 Box::pin(async move {
-                    orgs::get(c, &p, id).await?;
+                    orgs::get(c, p, id).await?;
                     renkei_core::checklists::inspections::of_hospital(c, id).await
                 })
             })
@@ -420,7 +415,6 @@ impl Query {
     /// One organisation, if it exists and the caller may see it.
     async fn organisation(ctx: &Context, id: ID) -> ApiResult<Option<Organisation>> {
         let id = parse_id("id", &id)?;
-        let p = ctx.principal.clone();
-        Ok(ctx.run(move |c| Box::pin(async move { orgs::find(c, &p, id).await })).await?.map(Organisation))
+        Ok(ctx.run(move |c, p| Box::pin(async move { orgs::find(c, p, id).await })).await?.map(Organisation))
     }
 }

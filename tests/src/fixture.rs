@@ -45,7 +45,7 @@ fn new_org(kind: K, name: &str, prefecture: i16) -> NewOrganisation {
 }
 
 async fn create(db: &Db, new: NewOrganisation) -> Uuid {
-    db.run(&Principal::system(), move |c| Box::pin(async move { orgs::create(c, new).await }))
+    db.run_as(&Principal::system(), move |c, p| Box::pin(orgs::create(c, p, new)))
         .await
         .unwrap_or_else(|e| panic!("fixture organisation: {e} {}", e.detail()))
         .id

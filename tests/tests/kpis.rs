@@ -178,7 +178,7 @@ async fn aggregates_stay_equal_to_a_recomputation_whatever_lands() {
         let id = app
             .db
             .db()
-            .run(&Principal::system(), move |c| Box::pin(async move { orgs::create(c, new).await }))
+            .run_as(&Principal::system(), move |c, p| Box::pin(orgs::create(c, p, new)))
             .await
             .expect("hospital")
             .id;
@@ -254,7 +254,9 @@ async fn aggregates_stay_equal_to_a_recomputation_whatever_lands() {
                             let day = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap_or_default();
                             match renkei_core::registry::designations::designate(c, &national, h, day, None).await {
                                 Ok(_) => Ok(()),
-                                Err(_) => renkei_core::registry::designations::revoke(c, h, day).await.map(|_| ()),
+                                Err(_) => {
+                                    renkei_core::registry::designations::revoke(c, &national, h, day).await.map(|_| ())
+                                }
                             }
                         })
                     })

@@ -12,8 +12,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::db::Conn;
-use crate::registry::{text_enum, text_field};
 use crate::schema::{checklist_catalogs, checklist_items};
+use crate::text::{text_enum, text_field};
 use crate::{Error, Principal, Result, Role};
 
 text_enum! {

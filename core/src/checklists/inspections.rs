@@ -10,8 +10,8 @@ use uuid::Uuid;
 use super::catalog::{self, Form};
 use crate::db::Conn;
 use crate::registry::organisations;
-use crate::registry::text_field;
 use crate::schema::inspections;
+use crate::text::text_field;
 use crate::{Error, Principal, Result, Role};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -36,12 +36,6 @@ pub enum ClockState {
     MetLate,
 }
 
-impl ClockState {
-    pub fn is_open(self) -> bool {
-        matches!(self, Self::Running | Self::DueSoon | Self::Overdue)
-    }
-}
-
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Clock {
     /// Whom the report goes to.

@@ -9,7 +9,7 @@ pub mod store;
 
 pub use report::Report;
 
-use crate::registry::text_enum;
+use crate::text::text_enum;
 
 text_enum! {
     /// What happened. `near_miss` and `threat_info` are lighter reports without clocks.

@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{CareService, IncidentKind, InfectionVector, LeakStatus, SpreadRisk};
-use crate::registry::{optional_text, text_field};
+use crate::text::{optional_text, text_field};
 use crate::{Error, Result};
 
 /// A care service stopped from `from` until `until` (still stopped when `None`).

@@ -11,11 +11,11 @@ use super::clocks::{self, Clock, Facts};
 use super::{IncidentKind, LeakStatus, Phase, Recipient, Report, ReportKind};
 use crate::db::Conn;
 use crate::registry::organisations::{self, OrganisationKind};
-use crate::registry::{optional_text, text_field};
 use crate::schema::{
     flowchart_steps, incident_events, incident_notifications, incident_tasks, incident_versions, incidents,
     ransomware_points, ransomware_preparedness,
 };
+use crate::text::{optional_text, text_field};
 use crate::{Error, Principal, Result, Role, jobs};
 
 #[derive(Clone, Debug, Queryable, Selectable)]

@@ -10,7 +10,7 @@ use diesel_async::RunQueryDsl;
 use super::Settings;
 use crate::db::Conn;
 use crate::registry::geography::Geography;
-use crate::registry::text_enum;
+use crate::text::text_enum;
 use crate::{Principal, Result, Role};
 
 text_enum! {

@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use crate::db::Conn;
 use crate::registry::geography::Geography;
-use crate::registry::text_enum;
+use crate::text::text_enum;
 use crate::{Error, Principal, Result, Role};
 pub use protection::{Count, Protection};
 

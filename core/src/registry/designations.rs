@@ -6,10 +6,11 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
+use super::authority;
 use super::organisations::{self, OrganisationKind};
-use super::text_field;
 use crate::db::Conn;
 use crate::schema::critical_designations as cd;
+use crate::text::text_field;
 use crate::{Error, Principal, Result};
 
 #[derive(Clone, Debug, Queryable, Selectable)]
@@ -37,6 +38,7 @@ pub async fn designate(
     designated_on: NaiveDate,
     note: Option<String>,
 ) -> Result<Designation> {
+    authority::may_designate(p)?;
     let note = note.map(|n| text_field("note", &n, 2000)).transpose()?;
     let hospital = organisations::get(conn, p, hospital_id).await?;
     if hospital.kind != OrganisationKind::Hospital {
@@ -50,7 +52,9 @@ pub async fn designate(
 }
 
 /// Closes the hospital's open designation on `revoked_on`.
-pub async fn revoke(conn: &mut Conn, hospital_id: Uuid, revoked_on: NaiveDate) -> Result<Designation> {
+pub async fn revoke(conn: &mut Conn, p: &Principal, hospital_id: Uuid, revoked_on: NaiveDate) -> Result<Designation> {
+    authority::may_designate(p)?;
+    organisations::get(conn, p, hospital_id).await?;
     let open: Option<Designation> = cd::table
         .filter(cd::hospital_id.eq(hospital_id).and(cd::revoked_on.is_null()))
         .select(Designation::as_select())

@@ -6,9 +6,10 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
-use super::{like_pattern, text_enum, text_field};
+use super::authority;
 use crate::db::Conn;
 use crate::schema::{critical_designations, organisations, vendor_links};
+use crate::text::{like_pattern, text_enum, text_field};
 use crate::{Error, Principal, Result, Role};
 
 text_enum! {
@@ -245,11 +246,6 @@ pub async fn get(conn: &mut Conn, p: &Principal, id: Uuid) -> Result<Organisatio
     find(conn, p, id).await?.ok_or_else(|| Error::not_found("organisation"))
 }
 
-/// Several organisations by id (those visible), for batch loading.
-pub async fn find_many(conn: &mut Conn, p: &Principal, ids: &[Uuid]) -> Result<Vec<Organisation>> {
-    Ok(visible_to(p).filter(organisations::id.eq_any(ids)).select(Organisation::as_select()).load(conn).await?)
-}
-
 /// A new organisation, validated before it reaches the database.
 #[derive(Clone, Debug, Insertable)]
 #[diesel(table_name = organisations)]
@@ -349,8 +345,14 @@ impl NewOrganisation {
     }
 }
 
-pub async fn create(conn: &mut Conn, new: NewOrganisation) -> Result<Organisation> {
+/// Registers an organisation, as `p` may ([`authority::may_register`]); the health centre it
+/// names, if any, must be one of its prefecture's.
+pub async fn create(conn: &mut Conn, p: &Principal, new: NewOrganisation) -> Result<Organisation> {
+    authority::may_register(p, new.kind, new.prefecture_code)?;
     let new = new.validated()?;
+    if let Some(centre) = new.jurisdiction_id {
+        health_centre_of(conn, p, centre, new.prefecture_code).await?;
+    }
     Ok(diesel::insert_into(organisations::table)
         .values(&new)
         .returning(Organisation::as_returning())
@@ -401,14 +403,17 @@ impl OrganisationChanges {
     }
 }
 
-/// Applies `changes` after checking them against the organisation as it stands.
+/// Applies `changes`, as `p` may ([`authority::may_change`]), after checking them against the
+/// organisation as it stands.
 pub async fn update(
     conn: &mut Conn,
     p: &Principal,
     id: Uuid,
     mut changes: OrganisationChanges,
 ) -> Result<Organisation> {
+    authority::may_change(p, id, &changes)?;
     let current = get(conn, p, id).await?;
+    authority::may_change_entry(p, &current)?;
     if changes.is_empty() {
         return Ok(current);
     }
@@ -446,19 +451,14 @@ pub async fn set_jurisdiction(
     hospital_id: Uuid,
     health_centre_id: Option<Uuid>,
 ) -> Result<Organisation> {
+    authority::may_assign_health_centre(p)?;
     let hospital = get(conn, p, hospital_id).await?;
+    authority::may_change_entry(p, &hospital)?;
     if !hospital.kind.gives_care() {
         return Err(Error::bad_input("hospitalId: not a hospital or clinic"));
     }
-    if let Some(hc) = health_centre_id {
-        let centre =
-            find(conn, p, hc).await?.ok_or_else(|| Error::bad_input("healthCentreId: no such health centre"))?;
-        if centre.kind != OrganisationKind::HealthCentre {
-            return Err(Error::bad_input("healthCentreId: not a health centre"));
-        }
-        if centre.prefecture_code != hospital.prefecture_code {
-            return Err(Error::bad_input("healthCentreId: the health centre is in another prefecture"));
-        }
+    if let Some(centre) = health_centre_id {
+        health_centre_of(conn, p, centre, hospital.prefecture_code).await?;
     }
     let updated = diesel::update(organisations::table.find(hospital_id))
         .set(organisations::jurisdiction_id.eq(health_centre_id))
@@ -467,6 +467,18 @@ pub async fn set_jurisdiction(
         .await
         .optional()?;
     updated.ok_or_else(|| Error::forbidden("not allowed to change this organisation"))
+}
+
+/// Checks that `id` is a health centre of `prefecture`, for a hospital there to be put under it.
+async fn health_centre_of(conn: &mut Conn, p: &Principal, id: Uuid, prefecture: i16) -> Result<()> {
+    let centre = find(conn, p, id).await?.ok_or_else(|| Error::bad_input("healthCentreId: no such health centre"))?;
+    if centre.kind != OrganisationKind::HealthCentre {
+        return Err(Error::bad_input("healthCentreId: not a health centre"));
+    }
+    if centre.prefecture_code != prefecture {
+        return Err(Error::bad_input("healthCentreId: the health centre is in another prefecture"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

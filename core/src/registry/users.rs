@@ -7,10 +7,11 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
+use super::authority;
 use super::organisations::{self, OrganisationKind};
-use super::text_field;
 use crate::db::Conn;
 use crate::schema::users;
+use crate::text::text_field;
 use crate::{Error, Principal, Result, Role};
 
 #[derive(Clone, Debug, Queryable, Selectable)]
@@ -71,10 +72,11 @@ fn check_email(email: &str) -> Result<String> {
     if valid { Ok(email) } else { Err(Error::bad_input("email: not a valid e-mail address")) }
 }
 
-/// Adds a membership to an organisation the caller may manage. Whether the address belongs to
-/// someone registered elsewhere is neither checked nor told: a conflict can only come from the
-/// same organisation, which the caller sees anyway.
+/// Adds a membership to an organisation the caller may manage ([`authority::may_invite`]).
+/// Whether the address belongs to someone registered elsewhere is neither checked nor told: a
+/// conflict can only come from the same organisation, which the caller sees anyway.
 pub async fn invite(conn: &mut Conn, p: &Principal, new: NewUser) -> Result<User> {
+    authority::may_invite(p, new.organisation_id, new.role)?;
     let email = check_email(&new.email)?;
     let display_name = text_field("displayName", &new.display_name, 100)?;
     let subject = new.subject.map(|s| text_field("subject", &s, 255)).transpose()?;
@@ -83,6 +85,7 @@ pub async fn invite(conn: &mut Conn, p: &Principal, new: NewUser) -> Result<User
         return Err(Error::forbidden("only the ministry names a subject; invite by e-mail address"));
     }
     let org = organisations::get(conn, p, new.organisation_id).await?;
+    authority::may_manage_users_of(p, &org)?;
     if !roles_for(org.kind).contains(&new.role) {
         return Err(Error::bad_input(format!("role: {} does not belong to a {} organisation", new.role, org.kind)));
     }
@@ -106,9 +109,13 @@ pub async fn find(conn: &mut Conn, id: Uuid) -> Result<Option<User>> {
     Ok(users::table.find(id).select(User::as_select()).first(conn).await.optional()?)
 }
 
-/// Deactivates a user; their tokens stop working at once. Deactivating twice is harmless.
-pub async fn deactivate(conn: &mut Conn, id: Uuid) -> Result<User> {
+/// Deactivates a user, as `p` may ([`authority::may_deactivate`]); their tokens stop working at
+/// once. Deactivating twice is harmless.
+pub async fn deactivate(conn: &mut Conn, p: &Principal, id: Uuid) -> Result<User> {
+    authority::may_deactivate_users(p)?;
     let user = find(conn, id).await?.ok_or_else(|| Error::not_found("user"))?;
+    let org = organisations::get(conn, p, user.organisation_id).await?;
+    authority::may_deactivate(p, &user, &org)?;
     if !user.active {
         return Ok(user);
     }
@@ -192,5 +199,5 @@ pub async fn ministry(conn: &mut Conn) -> Result<Uuid> {
         Some("Ministry of Health, Labour and Welfare".into()),
         13,
     );
-    Ok(organisations::create(conn, new).await?.id)
+    Ok(organisations::create(conn, &Principal::system(), new).await?.id)
 }

@@ -5,13 +5,15 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
+use super::authority;
 use super::organisations::{Organisation, OrganisationKind};
 use crate::db::Conn;
 use crate::schema::{organisations, vendor_links};
 use crate::{Error, Principal, Result};
 
-pub async fn link(conn: &mut Conn, p: &Principal, hospital_id: Uuid, vendor_id: Uuid) -> Result<()> {
-    let hospital = super::organisations::get(conn, p, hospital_id).await?;
+/// Links `vendor_id` to `hospital_id`, as `p` may ([`authority::may_manage_vendors_of`]).
+pub async fn link(conn: &mut Conn, p: &Principal, hospital_id: Uuid, vendor_id: Uuid) -> Result<Organisation> {
+    let hospital = hospital_of(conn, p, hospital_id).await?;
     if !hospital.kind.gives_care() {
         return Err(Error::bad_input("hospitalId: not a hospital or clinic"));
     }
@@ -28,13 +30,25 @@ pub async fn link(conn: &mut Conn, p: &Principal, hospital_id: Uuid, vendor_id: 
         ))
         .execute(conn)
         .await?;
-    Ok(())
+    Ok(hospital)
 }
 
-/// Removes a link; true when there was one.
-pub async fn unlink(conn: &mut Conn, hospital_id: Uuid, vendor_id: Uuid) -> Result<bool> {
+/// Removes a link, as `p` may; not found when there was none.
+pub async fn unlink(conn: &mut Conn, p: &Principal, hospital_id: Uuid, vendor_id: Uuid) -> Result<Organisation> {
+    let hospital = hospital_of(conn, p, hospital_id).await?;
     let n = diesel::delete(vendor_links::table.find((hospital_id, vendor_id))).execute(conn).await?;
-    Ok(n > 0)
+    if n == 0 {
+        return Err(Error::not_found("vendor link"));
+    }
+    Ok(hospital)
+}
+
+/// The hospital whose vendor links `p` means to change, once `p` is known to be allowed to.
+async fn hospital_of(conn: &mut Conn, p: &Principal, hospital_id: Uuid) -> Result<Organisation> {
+    authority::may_manage_vendors_of(p, hospital_id)?;
+    let hospital = super::organisations::get(conn, p, hospital_id).await?;
+    authority::may_manage_vendors_of_entry(p, &hospital)?;
+    Ok(hospital)
 }
 
 /// The vendors linked to a hospital (as far as the caller may see them).

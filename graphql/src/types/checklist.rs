@@ -23,7 +23,7 @@ impl ChecklistCatalog {
     }
     async fn items(&self, ctx: &Context) -> ApiResult<Vec<ChecklistItem>> {
         let id = self.0.id;
-        let rows = ctx.run(move |c| Box::pin(async move { catalog::items(c, id).await })).await?;
+        let rows = ctx.run(move |c, _| Box::pin(async move { catalog::items(c, id).await })).await?;
         Ok(rows.into_iter().map(ChecklistItem::from).collect())
     }
 }

@@ -30,8 +30,8 @@ impl Incident {
         to_id(self.0.id)
     }
     async fn hospital(&self, ctx: &Context) -> ApiResult<Option<Organisation>> {
-        let (id, p) = (self.0.hospital_id, ctx.principal.clone());
-        Ok(ctx.run(move |c| Box::pin(async move { orgs::find(c, &p, id).await })).await?.map(Organisation))
+        let id = self.0.hospital_id;
+        Ok(ctx.run(move |c, p| Box::pin(async move { orgs::find(c, p, id).await })).await?.map(Organisation))
     }
     fn prefecture(&self, ctx: &Context) -> Option<Prefecture> {
         ctx.geography.prefecture(self.0.prefecture_code).cloned().map(Prefecture)
@@ -71,7 +71,7 @@ impl Incident {
     /// Every version of the report, first to latest.
     async fn versions(&self, ctx: &Context) -> ApiResult<Vec<IncidentVersion>> {
         let id = self.0.id;
-        let rows = ctx.run(move |c| Box::pin(async move { store::versions(c, id).await })).await?;
+        let rows = ctx.run(move |c, _| Box::pin(async move { store::versions(c, id).await })).await?;
         rows.into_iter()
             .map(|v| {
                 let report: Report = serde_json::from_value(v.report).map_err(renkei_core::Error::internal)?;
@@ -87,12 +87,12 @@ impl Incident {
     /// What happened, in order, each event tagged with its flowchart step.
     async fn timeline(&self, ctx: &Context) -> ApiResult<Vec<IncidentEvent>> {
         let id = self.0.id;
-        let rows = ctx.run(move |c| Box::pin(async move { store::events(c, id).await })).await?;
+        let rows = ctx.run(move |c, _| Box::pin(async move { store::events(c, id).await })).await?;
         Ok(rows.into_iter().map(IncidentEvent::from).collect())
     }
     async fn notifications(&self, ctx: &Context) -> ApiResult<Vec<IncidentNotification>> {
         let id = self.0.id;
-        let rows = ctx.run(move |c| Box::pin(async move { store::notifications(c, &[id]).await })).await?;
+        let rows = ctx.run(move |c, _| Box::pin(async move { store::notifications(c, &[id]).await })).await?;
         Ok(rows.into_iter().map(IncidentNotification::from).collect())
     }
     /// The regulatory clocks that apply, with where each stands now.
@@ -103,7 +103,7 @@ impl Incident {
     }
     async fn tasks(&self, ctx: &Context) -> ApiResult<Vec<IncidentTask>> {
         let id = self.0.id;
-        let rows = ctx.run(move |c| Box::pin(async move { store::tasks(c, id).await })).await?;
+        let rows = ctx.run(move |c, _| Box::pin(async move { store::tasks(c, id).await })).await?;
         Ok(rows.into_iter().map(IncidentTask::from).collect())
     }
 }
@@ -216,7 +216,7 @@ impl FlowchartStep {
     /// The ransomware consideration points that attach to this step.
     async fn ransomware_points(&self, ctx: &Context) -> ApiResult<Vec<RansomwarePoint>> {
         let code = self.0.code.clone();
-        let all = ctx.run(|c| Box::pin(store::ransomware_points(c))).await?;
+        let all = ctx.run(|c, _| Box::pin(store::ransomware_points(c))).await?;
         Ok(all.into_iter().filter(|p| p.steps.contains(&code)).map(RansomwarePoint::from).collect())
     }
 }

@@ -42,8 +42,7 @@ impl Organisation {
     /// may see it.
     async fn health_centre(&self, ctx: &Context) -> ApiResult<Option<Organisation>> {
         let Some(id) = self.0.jurisdiction_id else { return Ok(None) };
-        let p = ctx.principal.clone();
-        Ok(ctx.run(move |c| Box::pin(async move { orgs::find(c, &p, id).await })).await?.map(Organisation))
+        Ok(ctx.run(move |c, p| Box::pin(async move { orgs::find(c, p, id).await })).await?.map(Organisation))
     }
     fn licensed_beds(&self) -> Option<i32> {
         self.0.licensed_beds
@@ -84,7 +83,7 @@ impl Organisation {
             return Ok(Vec::new());
         }
         let id = self.0.id;
-        let rows = ctx.run(move |c| Box::pin(async move { designations::for_hospitals(c, &[id]).await })).await?;
+        let rows = ctx.run(move |c, _| Box::pin(async move { designations::for_hospitals(c, &[id]).await })).await?;
         Ok(rows.into_iter().map(Designation).collect())
     }
     /// Whether a designation is in force today.
@@ -97,8 +96,9 @@ impl Organisation {
         let first = page_size(first)?;
         let after = after.map(|a| decode_cursor(&a)).transpose()?;
         let id = self.0.id;
-        let (rows, more) =
-            ctx.run(move |c| Box::pin(async move { users::list_for_organisation(c, id, first, after).await })).await?;
+        let (rows, more) = ctx
+            .run(move |c, _| Box::pin(async move { users::list_for_organisation(c, id, first, after).await }))
+            .await?;
         let edges: Vec<UserEdge> = rows
             .into_iter()
             .map(|u| UserEdge { cursor: encode_cursor(&u.display_name, u.id), node: User(u) })
@@ -111,7 +111,7 @@ impl Organisation {
             return Ok(Vec::new());
         }
         let id = self.0.id;
-        let rows = ctx.run(move |c| Box::pin(async move { vendors::vendors_of(c, id).await })).await?;
+        let rows = ctx.run(move |c, _| Box::pin(async move { vendors::vendors_of(c, id).await })).await?;
         Ok(rows.into_iter().map(Organisation).collect())
     }
     /// For a vendor: the hospitals and clinics that linked it.
@@ -120,7 +120,7 @@ impl Organisation {
             return Ok(Vec::new());
         }
         let id = self.0.id;
-        let rows = ctx.run(move |c| Box::pin(async move { vendors::hospitals_of(c, id).await })).await?;
+        let rows = ctx.run(move |c, _| Box::pin(async move { vendors::hospitals_of(c, id).await })).await?;
         Ok(rows.into_iter().map(Organisation).collect())
     }
 }
@@ -203,8 +203,7 @@ impl OrganisationConnection {
     /// How many organisations match the filter in all pages (counted only when asked for).
     async fn total_count(&self, ctx: &Context) -> ApiResult<i32> {
         let filter = self.filter.clone();
-        let p = ctx.principal.clone();
-        let n = ctx.run(move |c| Box::pin(async move { orgs::count(c, &p, &filter).await })).await?;
+        let n = ctx.run(move |c, p| Box::pin(async move { orgs::count(c, p, &filter).await })).await?;
         Ok(i32::try_from(n).unwrap_or(i32::MAX))
     }
 }

@@ -100,8 +100,8 @@ impl ChecklistSubmission {
         to_id(self.0.id)
     }
     async fn hospital(&self, ctx: &Context) -> ApiResult<Option<Organisation>> {
-        let (id, p) = (self.0.hospital_id, ctx.principal.clone());
-        Ok(ctx.run(move |c| Box::pin(async move { orgs::find(c, &p, id).await })).await?.map(Organisation))
+        let id = self.0.hospital_id;
+        Ok(ctx.run(move |c, p| Box::pin(async move { orgs::find(c, p, id).await })).await?.map(Organisation))
     }
     fn vendor_id(&self) -> Option<ID> {
         self.0.vendor_id.map(to_id)
@@ -123,12 +123,12 @@ impl ChecklistSubmission {
     /// Items new or changed since the same form a year earlier (to check with extra care).
     async fn new_or_changed_items(&self, ctx: &Context) -> ApiResult<Vec<String>> {
         let id = self.0.catalog_id;
-        Ok(ctx.run(move |c| Box::pin(async move { subs::new_or_changed(c, id).await })).await?)
+        Ok(ctx.run(move |c, _| Box::pin(async move { subs::new_or_changed(c, id).await })).await?)
     }
     /// Every submitted revision, first to latest.
     async fn revisions(&self, ctx: &Context) -> ApiResult<Vec<SubmissionRevision>> {
         let id = self.0.id;
-        let rows = ctx.run(move |c| Box::pin(async move { subs::revisions(c, id).await })).await?;
+        let rows = ctx.run(move |c, _| Box::pin(async move { subs::revisions(c, id).await })).await?;
         rows.into_iter()
             .map(|r| {
                 let comments: Vec<ReviewComment> =

@@ -45,8 +45,7 @@ impl User {
     }
     async fn organisation(&self, ctx: &Context) -> ApiResult<Option<Organisation>> {
         let id = self.0.organisation_id;
-        let p = ctx.principal.clone();
-        Ok(ctx.run(move |c| Box::pin(async move { orgs::find(c, &p, id).await })).await?.map(Organisation))
+        Ok(ctx.run(move |c, p| Box::pin(async move { orgs::find(c, p, id).await })).await?.map(Organisation))
     }
 }
 

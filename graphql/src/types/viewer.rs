@@ -27,8 +27,7 @@ impl Viewer {
     /// The organisation the caller acts for, if any.
     async fn organisation(ctx: &Context) -> ApiResult<Option<Organisation>> {
         let Some(id) = ctx.principal.organisation_id else { return Ok(None) };
-        let p = ctx.principal.clone();
-        Ok(ctx.run(move |c| Box::pin(async move { orgs::find(c, &p, id).await })).await?.map(Organisation))
+        Ok(ctx.run(move |c, p| Box::pin(async move { orgs::find(c, p, id).await })).await?.map(Organisation))
     }
     /// The prefecture a prefecture official works for, or that of the caller's organisation.
     async fn prefecture(ctx: &Context) -> ApiResult<Option<Prefecture>> {
@@ -40,11 +39,10 @@ impl Viewer {
     }
     /// Which alerts the caller receives by e-mail, for the organisation they act for now.
     async fn alert_preferences(ctx: &Context) -> ApiResult<Vec<AlertPreference>> {
-        let p = ctx.principal.clone();
         let prefs = ctx
-            .run(move |c| {
+            .run(move |c, p| {
                 Box::pin(async move {
-                    match users::current(c, &p).await? {
+                    match users::current(c, p).await? {
                         Some(user) => renkei_core::alerts::preferences(c, user.id).await,
                         None => Ok(Vec::new()),
                     }
@@ -56,14 +54,13 @@ impl Viewer {
 
     /// The membership the caller acts through now.
     async fn user(ctx: &Context) -> ApiResult<Option<User>> {
-        let p = ctx.principal.clone();
-        Ok(ctx.run(move |c| Box::pin(async move { users::current(c, &p).await })).await?.map(User))
+        Ok(ctx.run(move |c, p| Box::pin(async move { users::current(c, p).await })).await?.map(User))
     }
 
     /// Every organisation the caller may act for, the default first. A request chooses one
     /// with the `Renkei-Organisation` header (or the token's `org` claim).
     async fn memberships(ctx: &Context) -> ApiResult<Vec<Membership>> {
-        let rows = ctx.run(|c| Box::pin(users::memberships(c))).await?;
+        let rows = ctx.run(|c, _| Box::pin(users::memberships(c))).await?;
         rows.into_iter()
             .map(|m| {
                 Ok(Membership {
