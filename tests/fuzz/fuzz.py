@@ -12,7 +12,10 @@ scripts/fuzz.sh starts a throw-away server and calls this. Then:
   2. for each role in the order given (the rest of the budget, shared evenly): the hand-written
      nasty requests of raw.py, then its property-based documents and HTTP mutations (Hypothesis),
      with the registered user's token.
-Exit status 1 when any server error was found (see invariants.py), each printed with its request.
+Exit status 1 when any server error was found (see invariants.py), each printed with its request;
+when the fuzzer itself raised (a traceback in fuzz.py or raw.py, a hook of schemathesis crashing:
+no note, a failure); or when a role got fewer answers than the stated minimum (below) from
+schemathesis or from raw.py. The answers per role are printed in the summary.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 
 import graphql
 
@@ -35,7 +39,19 @@ sys.path.insert(0, HERE)
 # Hypothesis caches Unicode tables in `.hypothesis/` of the working directory: not in the clone.
 os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", os.path.expanduser("~/.cache/renkei/hypothesis"))
 
+import invariants  # noqa: E402
 import raw  # noqa: E402
+
+# The least number of answered requests each role must get from each of the two fuzzers in a run
+# of the default budget (50 s); other budgets scale it in proportion (--min-per-role overrides).
+# A run that sends fewer has not fuzzed that role, whatever else it reports. Measured in four
+# runs of 50 s on a 2-core machine (debug build, 7 roles, another build compiling alongside):
+# schemathesis answered 222–464 requests per role (it picks the role by a hash of the request, so
+# the shares differ), raw.py 318–478 (238 hand-written for every role, 365 for the ministry, then
+# Hypothesis' examples for the time left). The minimums are about a third of the least seen. A
+# run of 150 s got 1041–1240 and 838–925 against minimums of 225 and 300.
+MIN_SCHEMATHESIS_PER_ROLE_50S = 75
+MIN_RAW_PER_ROLE_50S = 100
 
 
 def toml_string(s: str) -> str:
@@ -121,9 +137,11 @@ def write_config(path: str, pool: raw.Pool, regions: list[str]) -> None:
 
 
 def run_schemathesis(st_bin: str, config: str, schema: str | None, url: str, tokens: dict[str, str], seconds: int,
-                     workdir: str) -> int:
-    """One `st run` for every role: hooks.py sends each request with one of `tokens`."""
+                     workdir: str) -> tuple[int, dict[str, int] | None]:
+    """One `st run` for every role: hooks.py sends each request with one of `tokens`. Returns its
+    exit status and the answers per role that hooks.py counted (None when it wrote none)."""
     tokens_file = os.path.join(workdir, "tokens.json")
+    counts_file = os.path.join(workdir, "answers.json")
     with open(os.open(tokens_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as fh:
         json.dump(tokens, fh)
     cmd = [st_bin, "--config-file", config, "--no-color", "run"]
@@ -148,13 +166,18 @@ def run_schemathesis(st_bin: str, config: str, schema: str | None, url: str, tok
         "positive" if seconds < 300 else "all",
     ]
     env = dict(os.environ, SCHEMATHESIS_HOOKS=os.path.join(HERE, "hooks.py"), RENKEI_FUZZ_TOKENS=tokens_file,
-               PYTHONDONTWRITEBYTECODE="1")
+               RENKEI_FUZZ_COUNTS=counts_file, PYTHONDONTWRITEBYTECODE="1")
     try:
         # max-time bounds the fuzzing; a hard stop guards against a hang while shrinking.
-        return subprocess.run(cmd, cwd=workdir, env=env, timeout=seconds + 120, check=False).returncode
+        status = subprocess.run(cmd, cwd=workdir, env=env, timeout=seconds + 120, check=False).returncode
     except subprocess.TimeoutExpired:
         print(f"schemathesis did not stop within {seconds + 120} s", flush=True)
-        return 124
+        status = 124
+    try:
+        with open(counts_file, encoding="utf-8") as fh:
+            return status, json.load(fh)
+    except (OSError, ValueError):
+        return status, None
 
 
 VIEWER = "{ viewer { subject role organisation { id } prefecture { code } user { id } } }"
@@ -210,7 +233,16 @@ def main() -> int:
     parser.add_argument("--artifacts", default=None, help="where failing request bodies are written")
     parser.add_argument("--st", default=os.path.join(os.path.dirname(sys.executable), "st"), help="schemathesis CLI")
     parser.add_argument("--skip-schemathesis", action="store_true", help="only raw.py (for debugging the fuzzer)")
+    parser.add_argument("--min-per-role", type=int, nargs=2, default=None, metavar=("SCHEMATHESIS", "RAW"),
+                        help="the least answered requests per role from schemathesis and from raw.py; default "
+                             f"{MIN_SCHEMATHESIS_PER_ROLE_50S} and {MIN_RAW_PER_ROLE_50S} for 50 s, in proportion "
+                             "to --seconds")
     args = parser.parse_args()
+    if args.min_per_role:
+        min_st, min_raw = args.min_per_role
+    else:
+        min_st = round(MIN_SCHEMATHESIS_PER_ROLE_50S * args.seconds / 50)
+        min_raw = round(MIN_RAW_PER_ROLE_50S * args.seconds / 50)
     command = shlex.split(args.mint) if args.mint else None
     started = time.monotonic()
     budget_end = started + args.seconds
@@ -251,21 +283,26 @@ def main() -> int:
           f"pool: {len(pool.organisations)} organisations, {len(pool.users)} users, {len(pool.cursors)} cursors",
           flush=True)
 
-    workdir = tempfile.mkdtemp(prefix="renkei-fuzz-")
-    config = os.path.join(workdir, "schemathesis.toml")
-    write_config(config, pool, regions)
-
     failures: list[raw.Failure] = []
     warnings: list[raw.Failure] = []
+    fuzzer_errors: list[str] = []
     st_status = 0
+    st_answers: dict[str, int] | None = None
     dead_tokens: set[str] = set()
     totals = []
+    workdir = tempfile.mkdtemp(prefix="renkei-fuzz-")
     try:
+        config = os.path.join(workdir, "schemathesis.toml")
+        write_config(config, pool, regions)
         if not args.skip_schemathesis:
             # Its start (imports, schema) takes a second or two of the share.
             st_seconds = max(5, int(args.seconds * 0.55) - 2)
             print(f"\n=== schemathesis, every role, {st_seconds} s", flush=True)
-            st_status = run_schemathesis(args.st, config, args.schema, args.url, st_tokens, st_seconds, workdir)
+            st_status, st_answers = run_schemathesis(args.st, config, args.schema, args.url, st_tokens, st_seconds,
+                                                     workdir)
+            if st_answers is None:
+                fuzzer_errors.append("schemathesis left no count of its answers (hooks.py writes them as it exits): "
+                                     "it crashed, was killed, or did not load hooks.py")
         for index, (subject, token) in enumerate(roles):
             # What is left of the budget, shared by the roles still to come: overruns are absorbed.
             role_end = time.monotonic() + max(2.0, (budget_end - time.monotonic()) / (len(roles) - index))
@@ -275,7 +312,7 @@ def main() -> int:
             left = max(1.0, role_end - time.monotonic())
             documents = run.property_based(raw.plain_documents(schema, pool), left / 2)
             http = run.property_based(raw.http_requests(schema, pool, token), left / 2)
-            totals.append((subject, nasty, documents, http, len(run.failures)))
+            totals.append((subject, nasty, documents, http, run.client.sent, len(run.failures)))
             print(f"{nasty} hand-written, {documents} generated documents, {http} generated HTTP requests; "
                   f"{len(run.failures)} failing", flush=True)
             for other, other_token in roles:
@@ -285,15 +322,28 @@ def main() -> int:
                           "what is left of the run sees UNAUTHENTICATED for it", flush=True)
             failures.extend(run.failures.values())
             warnings.extend(run.warnings.values())
+            fuzzer_errors.extend(f"raw.py as {subject}: {e}" for e in run.errors)
             if run.dead:
                 print("the server is down: stopping", flush=True)
                 break
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
-    print("\n=== summary", flush=True)
-    for subject, nasty, documents, http, found in totals:
-        print(f"  {subject:22} raw.py: {nasty + documents + http:6} requests, {found} failing")
+    print("\n=== summary: answered requests per role (minimum per role: "
+          + ("" if args.skip_schemathesis else f"schemathesis {min_st}, ") + f"raw.py {min_raw})", flush=True)
+    short: list[str] = []
+    raw_answers = {subject: answered for subject, _, _, _, answered, _ in totals}
+    for subject, _ in roles:
+        found = next((t[5] for t in totals if t[0] == subject), 0)
+        line = f"  {subject:22} raw.py: {raw_answers.get(subject, 0):6}"
+        if raw_answers.get(subject, 0) < min_raw:
+            short.append(f"{subject} got {raw_answers.get(subject, 0)} answers from raw.py, fewer than {min_raw}")
+        if not args.skip_schemathesis:
+            answered = (st_answers or {}).get(subject, 0)
+            line += f"   schemathesis: {answered:6}"
+            if answered < min_st:
+                short.append(f"{subject} got {answered} answers from schemathesis, fewer than {min_st}")
+        print(f"{line}   {found} failing in raw.py", flush=True)
     failures, warnings = raw.merge(failures), raw.merge(warnings)
     for index, warning in enumerate(warnings, 1):
         print(raw.describe(warning, args.url, None, index, what="warning (not a failure)"), flush=True)
@@ -301,15 +351,33 @@ def main() -> int:
         print(raw.describe(failure, args.url, args.artifacts, index), flush=True)
     if st_status:
         print(f"schemathesis failed (exit {st_status}): its report is above, each failure with a curl command "
-              "to replay (X-Fuzz-Role names the token to mint)")
+              "to replay (X-Fuzz-Role names the token to mint); a hook that raised is in its ERRORS section")
+    for index, error in enumerate(fuzzer_errors, 1):
+        print(f"--- fuzzer error {index} (a bug of the fuzzer's, or what it met; it fails the run)\n"
+              + invariants.shorten(error.rstrip(), 3000), flush=True)
+    for line in short:
+        print(f"too few requests: {line}", flush=True)
     elapsed = time.monotonic() - started
-    if failures or st_status:
-        print(f"FUZZ FAILED in {elapsed:.0f} s: {len(failures)} failing requests from raw.py"
-              + (", and schemathesis failures" if st_status else ""))
+    reasons = []
+    if failures:
+        reasons.append(f"{len(failures)} failing requests from raw.py")
+    if st_status:
+        reasons.append(f"schemathesis failed (exit {st_status})")
+    if fuzzer_errors:
+        reasons.append(f"{len(fuzzer_errors)} fuzzer errors")
+    if short:
+        reasons.append(f"too few requests ({len(short)} times a role and a fuzzer)")
+    if reasons:
+        print(f"FUZZ FAILED in {elapsed:.0f} s: " + "; ".join(reasons))
         return 1
-    print(f"fuzz passed in {elapsed:.0f} s: no server error")
+    print(f"fuzz passed in {elapsed:.0f} s: no server error, every role over its minimum of requests")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except Exception:  # noqa: BLE001 - the fuzzer's own bug: a failure of the run, with its traceback
+        traceback.print_exc()
+        print("FUZZ FAILED: fuzz.py raised (above): the fuzzer did not finish, so the run proves nothing", flush=True)
+        sys.exit(1)

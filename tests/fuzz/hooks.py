@@ -6,15 +6,22 @@
   the role is chosen from the request itself (the same request always goes as the same role) and
   named in an `X-Fuzz-Role` header, so that a reported failure says whose token to mint.
 * The check `renkei_no_server_error`: the invariants of invariants.py on every response.
+* Answers counted per role: when RENKEI_FUZZ_COUNTS names a file, {role: answers} is written
+  there as schemathesis exits, for fuzz.py to hold against its minimum per role.
+
+A hook that raises is an error of schemathesis' run (exit status not 0), so the run fails.
 """
 
 from __future__ import annotations
 
+import atexit
+import collections
 import datetime as dt
 import hashlib
 import json
 import os
 import sys
+import threading
 
 import schemathesis
 from hypothesis import strategies as st
@@ -83,3 +90,24 @@ def before_call(context, case, kwargs):
     digest = hashlib.sha256(f"{case.operation.label}\0{body}".encode("utf-8", "surrogatepass")).digest()
     role = _ROLES[digest[0] % len(_ROLES)]
     case.headers = {**(case.headers or {}), "Authorization": f"Bearer {_TOKENS[role]}", "X-Fuzz-Role": role}
+
+
+# Answers per role (schemathesis' workers are threads), written out when schemathesis exits.
+_ANSWERED: collections.Counter[str] = collections.Counter()
+_ANSWERED_LOCK = threading.Lock()
+
+
+@schemathesis.hook
+def after_call(context, case, response):
+    """Counts the answer under the role that sent the request."""
+    role = (case.headers or {}).get("X-Fuzz-Role", "(no role)")
+    with _ANSWERED_LOCK:
+        _ANSWERED[role] += 1
+
+
+@atexit.register
+def _write_counts() -> None:
+    path = os.environ.get("RENKEI_FUZZ_COUNTS")
+    if path:
+        with _ANSWERED_LOCK, open(path, "w", encoding="utf-8") as fh:
+            json.dump(dict(_ANSWERED), fh)

@@ -10,7 +10,9 @@ send, and a fixed list of hand-written nasty ones.
   bodies just under and over the size limit.
 
 Every answer is held to invariants.py. A failing request is kept (the smallest one of its kind,
-after Hypothesis shrinks it) with the response, and printed so that it can be replayed.
+after Hypothesis shrinks it) with the response, and printed so that it can be replayed. An
+exception of the fuzzer's own (a strategy, the client, Hypothesis) is kept with its traceback in
+`Run.errors` and fails the run too: a fuzzer that crashes has not tested what it claims.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import http.client
 import json
 import os
 import time
+import traceback
 import urllib.parse
 import uuid
 from dataclasses import dataclass, field
@@ -28,6 +31,7 @@ from typing import Any, Callable
 import graphql
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from hypothesis.errors import FlakyFailure
 
 import invariants
 
@@ -84,6 +88,19 @@ def merge(failures: list[Failure]) -> list[Failure]:
 
 class NoAnswer(Exception):
     """The server sent no HTTP answer (connection refused or reset, timeout)."""
+
+
+class RequestFailed(Exception):
+    """Raised in a property-based test for a request whose answer is a server error (check()
+    has recorded it); any other exception out of a test is the fuzzer's own."""
+
+
+def only_request_failures(e: BaseException) -> bool:
+    """True for RequestFailed, and for Hypothesis' FlakyFailure made only of them (a failing
+    request that passed when replayed: recorded the first time, so the run fails anyway)."""
+    if isinstance(e, RequestFailed):
+        return True
+    return isinstance(e, FlakyFailure) and all(only_request_failures(inner) for inner in e.exceptions)
 
 
 class Client:
@@ -222,8 +239,8 @@ def collect_pool(client: Client, exclude_users: set[str]) -> Pool:
         document = json.loads(answer.body)
         data = (document.get("data") or {}).get("organisations")
         if not data:
-            print(f"collecting ids failed: HTTP {answer.status}: {answer.body[:1000]!r}", flush=True)
-            break
+            # Without the real ids the run would fuzz mostly "not found": it fails instead.
+            raise RuntimeError(f"collecting ids failed: HTTP {answer.status}: {answer.body[:1000]!r}")
         for edge in data["edges"]:
             pool.organisations.append(edge["node"]["id"])
             pool.kinds.setdefault(edge["node"]["kind"], []).append(edge["node"]["id"])
@@ -969,7 +986,8 @@ class Run:
         self.log = log
         self.dead = False
         self.counter = 0
-        self.noted: set[str] = set()
+        # Exceptions of the fuzzer's own, each with its traceback: every one fails the run.
+        self.errors: list[str] = []
 
     def check(self, req: Request) -> list[str]:
         if self.dead:
@@ -1009,7 +1027,13 @@ class Run:
         sent = 0
         for req in nasty_requests(pool, self.client.token, heavy):
             if first_role or req.every_role:
-                self.check(req)
+                try:
+                    self.check(req)
+                except Exception as e:  # noqa: BLE001 - the fuzzer's own bug: recorded, fails the run
+                    self.errors.append(f"sending the hand-written request {req.label!r}:\n"
+                                       + "".join(traceback.format_exception(e)))
+                    self.log(f"FUZZER ERROR as {self.role}: the hand-written request {req.label!r} raised "
+                             f"{type(e).__name__}: {invariants.shorten(str(e), 300)}")
                 sent += 1
         return sent
 
@@ -1033,18 +1057,23 @@ class Run:
             if time.monotonic() > deadline + 5 or self.dead:
                 return
             found = self.check(req)
-            assert not found, found
+            if found:
+                raise RequestFailed(found)
 
         while time.monotonic() < deadline and not self.dead:
             try:
                 test()
-            except AssertionError:
-                pass  # a failing request: check() recorded it
-            except Exception as e:  # noqa: BLE001 - Hypothesis' own (flaky replays), or the fuzzer's bugs
-                name = type(e).__name__
-                if name not in self.noted:
-                    self.noted.add(name)
-                    self.log(f"note: a batch of examples ended with {name}: {invariants.shorten(str(e), 300)}")
+            except Exception as e:  # noqa: BLE001 - sorted out below
+                if only_request_failures(e):
+                    continue  # a failing request: check() recorded it
+                # The fuzzer's own bug (a strategy, the client) or Hypothesis refusing the test:
+                # a failure of the run, never a note. Three are enough to go on for one role.
+                self.errors.append("".join(traceback.format_exception(e)))
+                self.log(f"FUZZER ERROR as {self.role}: a batch of examples ended with {type(e).__name__}: "
+                         f"{invariants.shorten(str(e), 300)}")
+                if len(self.errors) >= 3:
+                    self.log("three fuzzer errors for this role: it stops here")
+                    break
         return self.client.sent - sent_before
 
 
