@@ -2,8 +2,10 @@
 //! application role; the real actix app in process; tokens signed with the test keys.
 
 pub mod fixture;
+pub mod redis_server;
 pub mod smtp;
 pub mod trace;
+pub mod wait;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

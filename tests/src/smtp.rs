@@ -1,7 +1,16 @@
-//! A real SMTP server on loopback for the tests: it speaks the protocol (EHLO, MAIL, RCPT, DATA,
-//! QUIT), keeps what it accepted, and can refuse or stall on demand, like a mail relay that is
-//! down or slow.
+//! SMTP servers on loopback for the tests.
+//!
+//! [`SmtpSink`] speaks the basic protocol (EHLO, MAIL, RCPT, DATA, QUIT) in process, keeps what it
+//! accepted, and can refuse or stall on demand, like a mail relay that is down or slow. It knows
+//! no STARTTLS and no AUTH.
+//!
+//! [`Relay`] is a real SMTP server implementation (aiosmtpd, `tests/smtp/relay.py`, from the
+//! project's Python venv) with STARTTLS, implicit TLS (`smtps://`) and AUTH, its certificate
+//! signed by a certificate authority made for the test.
 
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,6 +34,10 @@ pub enum Mode {
 pub struct Received {
     pub to: Vec<String>,
     pub data: String,
+    /// Whether the message came over TLS (STARTTLS or implicit); the sink knows none.
+    pub tls: bool,
+    /// Who logged in to send it (AUTH); the sink knows no AUTH.
+    pub user: Option<String>,
 }
 
 fn header(data: &str, name: &str) -> Option<String> {
@@ -97,6 +110,11 @@ fn decode_words(value: &str) -> String {
 }
 
 impl Received {
+    /// A header's value, encoded words decoded; empty when absent.
+    pub fn header(&self, name: &str) -> String {
+        header(&self.data, name).map(|s| decode_words(&s)).unwrap_or_default()
+    }
+
     pub fn subject(&self) -> String {
         header(&self.data, "Subject").map(|s| decode_words(&s)).unwrap_or_default()
     }
@@ -122,13 +140,16 @@ pub struct SmtpSink {
     pub port: u16,
     received: Arc<Mutex<Vec<Received>>>,
     mode: Arc<Mutex<Mode>>,
+    /// Messages whose data came in and whose answer is held back (`Mode::Stall`).
+    stalled: Arc<AtomicUsize>,
 }
 
 impl SmtpSink {
     pub async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind SMTP sink");
         let port = listener.local_addr().expect("addr").port();
-        let sink = Self { port, received: Arc::default(), mode: Arc::new(Mutex::new(Mode::Accept)) };
+        let sink =
+            Self { port, received: Arc::default(), mode: Arc::new(Mutex::new(Mode::Accept)), stalled: Arc::default() };
         let server = sink.clone();
         tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
@@ -155,6 +176,11 @@ impl SmtpSink {
 
     pub fn received(&self) -> Vec<Received> {
         self.received.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// How many messages are in, but not yet answered, while stalling: a client is mid-send.
+    pub fn stalled(&self) -> usize {
+        self.stalled.load(Ordering::SeqCst)
     }
 
     async fn session(&self, socket: tokio::net::TcpStream) -> std::io::Result<()> {
@@ -205,17 +231,24 @@ impl SmtpSink {
                     // Nothing is accepted until the reply goes out; a client that goes away
                     // while we wait has sent nothing.
                     let mut probe = String::new();
-                    tokio::select! {
-                        _ = tokio::time::sleep(wait) => {}
-                        _ = lines.read_line(&mut probe) => return Ok(()),
+                    self.stalled.fetch_add(1, Ordering::SeqCst);
+                    let gone = tokio::select! {
+                        _ = tokio::time::sleep(wait) => false,
+                        _ = lines.read_line(&mut probe) => true,
+                    };
+                    self.stalled.fetch_sub(1, Ordering::SeqCst);
+                    if gone {
+                        return Ok(());
                     }
                 }
                 write.write_all(b"250 queued\r\n").await?;
                 write.flush().await?;
-                self.received
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(Received { to: std::mem::take(&mut to), data });
+                self.received.lock().unwrap_or_else(|p| p.into_inner()).push(Received {
+                    to: std::mem::take(&mut to),
+                    data,
+                    tls: false,
+                    user: None,
+                });
             } else if command.starts_with("QUIT") {
                 write.write_all(b"221 bye\r\n").await?;
                 return Ok(());
@@ -223,5 +256,221 @@ impl SmtpSink {
                 write.write_all(b"502 not implemented\r\n").await?;
             }
         }
+    }
+}
+
+/// The Python of the project's venv (`RENKEI_VENV`, default `~/.cache/renkei/venv`), with the
+/// packages of `tests/smtp/requirements.txt`; stops the test with what to do when it is absent.
+pub fn python() -> PathBuf {
+    let venv = std::env::var_os("RENKEI_VENV").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(std::env::var_os("HOME").expect("HOME is not set")).join(".cache/renkei/venv")
+    });
+    let python = venv.join("bin/python");
+    let ok = std::process::Command::new(&python)
+        .args(["-c", "import aiosmtpd"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "no aiosmtpd in the Python venv {} (RENKEI_VENV): `make test` prepares it, or by hand \
+         `bash -c 'source scripts/lib.sh && python_venv tests/smtp/requirements.txt'`",
+        venv.display()
+    );
+    python
+}
+
+/// How a [`Relay`] protects its sessions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Security {
+    /// Plain text, no STARTTLS offered.
+    Plain,
+    /// STARTTLS offered and required before anything else (and before AUTH).
+    StartTls,
+    /// TLS from the first byte (`smtps://`).
+    Implicit,
+}
+
+/// A certificate authority made for one test, and the relay's certificate for 127.0.0.1 and
+/// localhost signed by it (by the `openssl` command).
+pub struct Certificates {
+    pub dir: PathBuf,
+    /// The authority (what a client is told to trust).
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the openssl command is needed to make the test's certificates");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+impl Certificates {
+    pub fn make() -> Self {
+        let dir = std::env::temp_dir().join(format!("renkei-relay-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("temporary directory");
+        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+        let mut ca = vec!["req", "-x509"];
+        ca.extend(ec);
+        ca.extend(["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=Renkei test CA"]);
+        openssl(&dir, &ca);
+        let mut csr = vec!["req"];
+        csr.extend(ec);
+        csr.extend(["-keyout", "relay.key", "-out", "relay.csr", "-subj", "/CN=127.0.0.1"]);
+        openssl(&dir, &csr);
+        std::fs::write(
+            dir.join("relay.ext"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=critical,CA:FALSE\n\
+             keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+        )
+        .expect("extensions");
+        openssl(
+            &dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "relay.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "relay.pem",
+                "-days",
+                "2",
+                "-extfile",
+                "relay.ext",
+            ],
+        );
+        Self { ca: dir.join("ca.pem"), cert: dir.join("relay.pem"), key: dir.join("relay.key"), dir }
+    }
+}
+
+impl Drop for Certificates {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// aiosmtpd on 127.0.0.1, stopped when dropped.
+pub struct Relay {
+    pub port: u16,
+    pub security: Security,
+    pub certificates: Certificates,
+    events: Arc<Mutex<Vec<serde_json::Value>>>,
+    _process: tokio::process::Child,
+}
+
+impl Relay {
+    /// Starts the relay; with `login`, it accepts mail only from a session logged in as that
+    /// user with that password (AUTH PLAIN or LOGIN), and refuses other credentials.
+    pub async fn start(security: Security, login: Option<(&str, &str)>) -> Self {
+        Self::start_with(security, login, true).await
+    }
+
+    /// As [`Relay::start`]; `smtputf8: false` makes a relay that refuses non-ASCII addresses.
+    pub async fn start_with(security: Security, login: Option<(&str, &str)>, smtputf8: bool) -> Self {
+        let certificates = Certificates::make();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("smtp/relay.py");
+        let mut command = tokio::process::Command::new(python());
+        command
+            .arg(&script)
+            .arg("--tls")
+            .arg(match security {
+                Security::Plain => "none",
+                Security::StartTls => "starttls",
+                Security::Implicit => "implicit",
+            })
+            .arg("--cert")
+            .arg(&certificates.cert)
+            .arg("--key")
+            .arg(&certificates.key);
+        if let Some((user, password)) = login {
+            command.args(["--user", user, "--password", password]);
+        }
+        if !smtputf8 {
+            command.arg("--no-smtputf8");
+        }
+        // Its standard input is ours: when the test ends, however it ends, the relay goes too.
+        let mut process = command
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .env("PYTHONWARNINGS", "ignore")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start tests/smtp/relay.py");
+        let stdout = process.stdout.take().expect("stdout");
+        let events: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let kept = events.clone();
+        tokio::spawn(async move {
+            let mut ready = Some(ready_tx);
+            let mut lines = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+                if event["event"] == "ready" {
+                    if let Some(tx) = ready.take() {
+                        let _ = tx.send(event["port"].as_u64().unwrap_or_default());
+                    }
+                } else {
+                    kept.lock().unwrap_or_else(|p| p.into_inner()).push(event);
+                }
+            }
+        });
+        let port = tokio::time::timeout(Duration::from_secs(30), ready_rx)
+            .await
+            .expect("the relay did not start within 30 s")
+            .expect("the relay stopped before listening (see its output above)");
+        Self { port: u16::try_from(port).expect("port"), security, certificates, events, _process: process }
+    }
+
+    /// The `SMTP_URL` for this relay, with `login` as the URL's credentials.
+    pub fn url(&self, login: Option<(&str, &str)>) -> String {
+        let credentials = login.map(|(u, p)| format!("{u}:{p}@")).unwrap_or_default();
+        match self.security {
+            Security::Plain => format!("smtp://{credentials}127.0.0.1:{}", self.port),
+            Security::StartTls => format!("smtp://{credentials}127.0.0.1:{}?tls=required", self.port),
+            Security::Implicit => format!("smtps://{credentials}127.0.0.1:{}", self.port),
+        }
+    }
+
+    fn events(&self, kind: &str) -> Vec<serde_json::Value> {
+        self.events.lock().unwrap_or_else(|p| p.into_inner()).iter().filter(|e| e["event"] == kind).cloned().collect()
+    }
+
+    /// What the relay accepted.
+    pub fn received(&self) -> Vec<Received> {
+        self.events("message")
+            .into_iter()
+            .map(|e| Received {
+                to: e["rcpt_tos"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|t| t.as_str().map(str::to_owned))
+                    .collect(),
+                data: e["data"].as_str().unwrap_or_default().to_owned(),
+                tls: e["tls"].as_bool().unwrap_or_default(),
+                user: e["user"].as_str().map(str::to_owned),
+            })
+            .collect()
+    }
+
+    /// Every AUTH attempt: the user and whether the relay accepted it.
+    pub fn logins(&self) -> Vec<(String, bool)> {
+        self.events("auth")
+            .into_iter()
+            .map(|e| (e["user"].as_str().unwrap_or_default().to_owned(), e["ok"].as_bool().unwrap_or_default()))
+            .collect()
     }
 }

@@ -14,7 +14,9 @@ use renkei_core::Principal;
 use renkei_core::mail::Mailer;
 use renkei_core::metrics::Metrics;
 use renkei_tests::TestApp;
+use renkei_tests::redis_server::OwnRedis;
 use renkei_tests::smtp::{Mode, SmtpSink};
+use renkei_tests::wait::{eventually, holds, within};
 use renkei_worker::{Ran, Worker, WorkerConfig};
 use serde_json::json;
 
@@ -235,18 +237,15 @@ struct Lock {
 }
 
 async fn wait_until_locked(app: &TestApp) {
-    for _ in 0..100 {
+    eventually("the worker claimed the mail job", Duration::from_secs(10), || async {
         let row: Option<Lock> =
             diesel::sql_query("SELECT locked_by FROM jobs WHERE kind = 'mail.send' AND locked_by IS NOT NULL LIMIT 1")
                 .get_result(&mut owner(app).await)
                 .await
                 .ok();
-        if row.and_then(|r| r.locked_by).is_some() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the worker never claimed a mail job");
+        holds(row.and_then(|r| r.locked_by).is_some())
+    })
+    .await;
 }
 
 /// Leaves exactly one mail job due, for a worker process to take.
@@ -279,18 +278,24 @@ async fn a_worker_killed_mid_job_leaves_it_to_another_which_sends_once() {
     sink.set_mode(Mode::Stall(Duration::from_secs(60)));
     let mut child = spawn_worker(&app, &sink);
     wait_until_locked(&app).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Killed mid-send: the sink has the message and holds back its answer.
+    eventually("the worker is sending", Duration::from_secs(10), || async { holds(sink.stalled() == 1) }).await;
     child.kill().expect("kill -9");
     child.wait().expect("reap");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    eventually("the sink saw the connection go", Duration::from_secs(10), || async { holds(sink.stalled() == 0) })
+        .await;
     assert!(sink.received().is_empty(), "the killed worker delivered nothing");
 
     sink.set_mode(Mode::Accept);
     let w = worker(&app, &sink);
-    // Until the lease runs out the job is still the dead worker's.
+    // Until the lease (5 s) runs out the job is still the dead worker's; then another takes it.
     assert!(w.drain().await.expect("drain").is_empty());
-    tokio::time::sleep(Duration::from_secs(6)).await;
-    assert_eq!(w.drain().await.expect("drain"), vec![Ran::Done]);
+    let ran = eventually("another worker takes the job once the lease ran out", Duration::from_secs(15), || async {
+        let ran = w.drain().await.expect("drain");
+        (!ran.is_empty()).then_some(ran)
+    })
+    .await;
+    assert_eq!(ran, vec![Ran::Done]);
     assert_eq!(sink.received().len(), 1, "delivered exactly once");
     assert_eq!(count(&app, "SELECT count(*) AS n FROM email_deliveries").await, 1);
     assert_eq!(count(&app, "SELECT attempts::bigint AS n FROM jobs WHERE kind = 'mail.send'").await, 2);
@@ -351,11 +356,13 @@ async fn two_workers_racing_on_a_thousand_jobs_run_each_once() {
 #[tokio::test]
 async fn without_redis_jobs_still_run_and_with_it_they_run_at_once() {
     let sink = SmtpSink::start().await;
-    for (redis_url, poll) in [("redis://127.0.0.1:1", Duration::from_millis(200)), ("", Duration::from_secs(30))] {
-        let options = renkei_tests::Options {
-            redis_url: (!redis_url.is_empty()).then(|| redis_url.to_owned()),
-            ..renkei_tests::Options::default()
-        };
+    // A Redis of the test's own, so that the subscribers counted below are this worker's.
+    let own = OwnRedis::start().await;
+    for (redis_url, poll) in
+        [("redis://127.0.0.1:1".to_owned(), Duration::from_millis(200)), (own.url(), Duration::from_secs(30))]
+    {
+        let with_redis = redis_url == own.url();
+        let options = renkei_tests::Options { redis_url: Some(redis_url), ..renkei_tests::Options::default() };
         let app = renkei_tests::TestApp::with(options).await;
         owner(&app).await.batch_execute("TRUNCATE jobs").await.expect("clear");
         let redis = app.state.redis.clone();
@@ -373,29 +380,32 @@ async fn without_redis_jobs_still_run_and_with_it_they_run_at_once() {
             let w = w.clone();
             async move { w.run(stopped).await }
         });
-        // Let the worker settle into waiting (and, with Redis, subscribe).
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        report(&app).await;
-        let mut done = false;
-        for _ in 0..40 {
-            if count(
-                &app,
-                "SELECT count(*) AS n FROM jobs WHERE kind = 'alert.incident_created' AND finished_at IS NOT NULL",
-            )
-            .await
-                == 1
-            {
-                done = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        if with_redis {
+            // The worker listens before anything is queued (a wake-up sent earlier is lost).
+            let conn = own.conn().await;
+            eventually("the worker subscribed to the wake-up channel", Duration::from_secs(10), || {
+                let mut conn = conn.clone();
+                async move {
+                    let (_, n): (String, i64) = redis::cmd("PUBSUB")
+                        .arg("NUMSUB")
+                        .arg(renkei_core::jobs::WAKE_CHANNEL)
+                        .query_async(&mut conn)
+                        .await
+                        .expect("PUBSUB NUMSUB");
+                    holds(n == 1)
+                }
+            })
+            .await;
         }
+        report(&app).await;
+        let ran = "SELECT count(*) AS n FROM jobs WHERE kind = 'alert.incident_created' AND finished_at IS NOT NULL";
+        let done = within(Duration::from_secs(4), || async { holds(count(&app, ran).await == 1) }).await.is_some();
         let _ = stop.send(true);
         running.await.expect("join").expect("worker");
         assert!(
             done,
             "the job ran within 4 s ({})",
-            if redis_url.is_empty() { "woken through Redis, not the 30 s poll" } else { "Redis down: polling" }
+            if with_redis { "woken through Redis, not the 30 s poll" } else { "Redis down: polling" }
         );
     }
 }

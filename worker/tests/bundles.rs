@@ -12,6 +12,7 @@ use renkei_core::metrics::Metrics;
 use renkei_core::{Principal, Role};
 use renkei_tests::TestApp;
 use renkei_tests::smtp::SmtpSink;
+use renkei_tests::wait::{eventually, holds};
 use renkei_worker::{Worker, WorkerConfig};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -181,7 +182,10 @@ async fn the_same_data_gives_the_same_bytes() {
             .expect("build")
     };
     let first = build().await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Built again in a later second, so that any time the bundle carried would differ.
+    let built = chrono::Utc::now().timestamp();
+    eventually("a new second", Duration::from_secs(3), || async { holds(chrono::Utc::now().timestamp() > built) })
+        .await;
     assert_eq!(first, build().await, "byte-identical");
     let files = unzip(&first);
     let manifest: Value = serde_json::from_slice(&files[0].1).unwrap();
