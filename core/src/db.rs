@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use diesel::sql_types::Text;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
-use diesel_async::{AnsiTransactionManager, AsyncPgConnection, RunQueryDsl, TransactionManager};
+use diesel_async::{
+    AnsiTransactionManager, AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection, TransactionManager,
+};
 use tracing::Instrument;
 
 use crate::config::DatabaseConfig;
@@ -33,6 +35,20 @@ impl Db {
         // closed, in a restart, is found out by its BEGIN instead, and replaced (`begin`).
         let mut manager_config = ManagerConfig::default();
         manager_config.recycling_method = RecyclingMethod::Fast;
+        // Every transaction sets its statement timeout with the caller's settings, but the
+        // sign-in is the statement that writes them, so it would run unbounded (a table locked
+        // by a migration would hold the request and its connection for as long): each new
+        // connection starts with the same timeout as its default.
+        let timeout = format!("SET statement_timeout = {}", config.statement_timeout_ms);
+        manager_config.custom_setup = Box::new(move |url| {
+            let timeout = timeout.clone();
+            let url = url.to_owned();
+            Box::pin(async move {
+                let mut conn = AsyncPgConnection::establish(&url).await?;
+                conn.batch_execute(&timeout).await.map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                Ok(conn)
+            })
+        });
         let manager =
             AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(config.url.clone(), manager_config);
         let pool = Pool::builder(manager)

@@ -198,6 +198,11 @@ impl From<diesel::result::Error> for Error {
                 if LOST_SERVER.iter().any(|m| text.contains(m)) {
                     return Self::database_unavailable(e);
                 }
+                // A statement that ran out of `statement_timeout` (a lock held by a migration, a
+                // database under load): nothing of ours failed, and a retry later may pass.
+                if text.contains("canceling statement due to statement timeout") {
+                    return Self::database_unavailable(e);
+                }
                 // The second line of tenant isolation speaking: a write outside the caller's
                 // rights that the resolver's own checks did not already refuse.
                 if text.contains("row-level security") || text.contains("may change only") {

@@ -176,8 +176,7 @@ impl Mutation {
         let n = ctx
             .run(move |c, p| {
                 Box::pin(async move {
-                    incidents::record_notification(c, p, id, recipient.into(), notified_at, reference, Utc::now())
-                        .await
+                    incidents::record_notification(c, p, id, recipient.into(), notified_at, reference, Utc::now()).await
                 })
             })
             .await?;

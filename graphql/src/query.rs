@@ -154,9 +154,7 @@ impl Query {
     /// first.
     async fn pressing_clocks(ctx: &Context) -> ApiResult<Vec<PressingClock>> {
         let rows = ctx
-            .run(move |c, p| {
-                Box::pin(async move { incidents::store::pressing_clocks(c, p, chrono::Utc::now()).await })
-            })
+            .run(move |c, p| Box::pin(async move { incidents::store::pressing_clocks(c, p, chrono::Utc::now()).await }))
             .await?;
         Ok(rows.into_iter().map(|(incident, clock)| PressingClock { incident, clock }).collect())
     }

@@ -30,14 +30,41 @@ pub fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
 
-/// A binary of the workspace, from the target directory these tests were built into (cargo
-/// builds the workspace's binaries with its tests).
+/// A binary of the workspace, from the target directory these tests were built into
+/// (`target/<profile>/deps/<test>` → `target/<profile>/<name>`), refused if older than the
+/// sources it is built from: a stale binary would test yesterday's code.
+/// `cargo nextest run --workspace` (`make test`) builds the workspace's binaries with the tests.
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable");
-    // target/<profile>/deps/<test> → target/<profile>/<name>
     let path = exe.parent().and_then(Path::parent).expect("target directory").join(name);
-    assert!(path.exists(), "{} is not built: cargo build --bin {name}", path.display());
+    let how =
+        "build it with the tests: `cargo nextest run --workspace` (make test), or `cargo build --workspace --bins`";
+    let built = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|_| panic!("{} is missing: {how}", path.display()));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let sources: &[&str] = match name {
+        "renkei-worker" => &["worker/src", "core/src", "migrations"],
+        _ => &["api/src", "graphql/src", "core/src", "migrations"],
+    };
+    for dir in sources {
+        assert!(newest_source(&root.join(dir)) <= built, "{} is older than {dir}: {how}", path.display());
+    }
     path
+}
+
+fn newest_source(dir: &Path) -> std::time::SystemTime {
+    let mut newest = std::time::SystemTime::UNIX_EPOCH;
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        let time = if path.is_dir() {
+            newest_source(&path)
+        } else {
+            entry.metadata().and_then(|m| m.modified()).unwrap_or(std::time::SystemTime::UNIX_EPOCH)
+        };
+        newest = newest.max(time);
+    }
+    newest
 }
 
 pub fn fixture_bytes(name: &str) -> Vec<u8> {

@@ -4,9 +4,8 @@
 //! away and brought back.
 #![allow(clippy::expect_used, clippy::unwrap_used)] // tests stop loudly on what they cannot set up
 
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use diesel_async::SimpleAsyncConnection;
 use renkei_core::Principal;
@@ -14,38 +13,6 @@ use renkei_tests::redis_server::OwnRedis;
 use renkei_tests::wait::{eventually, holds};
 use renkei_tests::{TestApp, TestDb, fixtures_dir};
 use serde_json::{Value, json};
-
-fn newest_source(dir: &Path) -> SystemTime {
-    let mut newest = SystemTime::UNIX_EPOCH;
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        let time = if path.is_dir() {
-            newest_source(&path)
-        } else {
-            entry.metadata().and_then(|m| m.modified()).unwrap_or(SystemTime::UNIX_EPOCH)
-        };
-        newest = newest.max(time);
-    }
-    newest
-}
-
-/// The `renkei-api` binary next to this test's own (`target/debug`), built from the sources as
-/// they are: `cargo nextest run --workspace` (`make test`) builds it.
-fn api_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    // target/debug/deps/process-… → target/debug/renkei-api
-    let bin = exe.parent().and_then(Path::parent).expect("target dir").join("renkei-api");
-    let how =
-        "build it with the tests: `cargo nextest run --workspace` (make test), or `cargo build --workspace --bins`";
-    let built = std::fs::metadata(&bin)
-        .and_then(|m| m.modified())
-        .unwrap_or_else(|_| panic!("{} is missing: {how}", bin.display()));
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    for dir in ["api/src", "core/src", "graphql/src", "migrations"] {
-        assert!(newest_source(&root.join(dir)) <= built, "{} is older than {dir}: {how}", bin.display());
-    }
-    bin
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port()
@@ -65,7 +32,7 @@ impl Api {
     /// `env` names one. Returns once `/healthz` answers.
     async fn start(db: &TestDb, env: &[(&str, &str)]) -> Self {
         let (port, metrics_port) = (free_port(), free_port());
-        let mut command = Command::new(api_binary());
+        let mut command = Command::new(renkei_tests::binary("renkei-api"));
         command
             .arg("serve")
             .env_clear()
@@ -202,6 +169,29 @@ async fn a_request_running_past_request_timeout_seconds_answers_timeout() {
     // It should come at 1 s; it comes when the abandoned statement ends (here the 3 s statement
     // timeout): the transaction is committed on the connection still running it.
     assert!(took >= Duration::from_secs(1) && took < Duration::from_secs(4), "answered after {took:?}");
+}
+
+/// Signing in reads the registry before the caller's settings (and with them the statement
+/// timeout) are written: with the registry locked — as a migration's ALTER TABLE would — it is
+/// bounded all the same, by the timeout every connection starts with, and answers UNAVAILABLE
+/// (retry later) rather than holding the request and its connection until the lock goes.
+#[tokio::test]
+async fn signing_in_is_bounded_by_the_statement_timeout_too() {
+    let app = TestApp::new().await;
+    let env = [("REQUEST_TIMEOUT_SECONDS", "60"), ("DATABASE_STATEMENT_TIMEOUT_MS", "1000")];
+    let api = Api::start(&app.db, &env).await;
+    let token = token(&app, &app.fx.national());
+    assert_eq!(api.gql(&token, VIEWER).await.0, 200);
+    // A fresh connection for the blocked sign-in: the pool's one is busy with it after.
+    let mut lock = app.db.owner_conn().await;
+    lock.batch_execute("BEGIN; LOCK TABLE organisations IN ACCESS EXCLUSIVE MODE").await.expect("lock");
+    let answer = tokio::time::timeout(Duration::from_secs(20), api.gql(&token, VIEWER)).await;
+    lock.batch_execute("ROLLBACK").await.expect("unlock");
+    let (status, body) = answer.expect("an answer while the registry is locked, not a wait for the lock");
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "UNAVAILABLE", "{body}");
+    let (status, after) = api.gql(&token, VIEWER).await;
+    assert_eq!(status, 200, "serving again once the lock is gone: {after}");
 }
 
 #[tokio::test]
