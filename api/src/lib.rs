@@ -6,6 +6,7 @@ pub mod files;
 pub mod graphql_http;
 pub mod health;
 pub mod kpi_cache;
+pub mod metrics;
 pub mod observe;
 pub mod rate_limit;
 pub mod state;
