@@ -9,15 +9,16 @@ use renkei_core::audit;
 use renkei_core::checklists::catalog::Form;
 use renkei_core::checklists::{export, submissions, xlsx};
 use renkei_core::db::Session;
-use renkei_core::{Error as DomainError, Principal, Role};
+use renkei_core::{Error as DomainError, ErrorCode, Principal, Role};
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::graphql_http::{
-    Answer, admit, admit_identity, audit_actions, errors, read_body, refused, request_id, respond, signed_in,
-};
+use crate::http::admission::{admit, admit_identity, signed_in};
+use crate::http::audit::audit_actions;
+use crate::http::body::read_body;
+use crate::http::{Answer, error, errors, refused, request_id, respond};
 
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
@@ -30,7 +31,7 @@ fn attachment(rid: &str, content_type: &str, name: &str, body: Vec<u8>) -> HttpR
 }
 
 fn bad_path(rid: &str, hint: &str) -> HttpResponse {
-    errors(StatusCode::BAD_REQUEST, Answer::Json, rid, "BAD_USER_INPUT", hint)
+    errors(StatusCode::BAD_REQUEST, Answer::Json, rid, ErrorCode::BadUserInput, hint)
 }
 
 async fn audited(state: &AppState, principal: &Principal, rid: &str, operation: &str, target: String, outcome: String) {
@@ -79,8 +80,8 @@ pub async fn download_bundle(req: HttpRequest, path: web::Path<String>, state: w
             ("ok".to_owned(), attachment(&rid, "application/zip", &name, bytes))
         }
         Ok(None) => (
-            "NOT_FOUND".to_owned(),
-            errors(StatusCode::NOT_FOUND, Answer::Json, &rid, "NOT_FOUND", "bundle not found or not ready"),
+            ErrorCode::NotFound.as_str().to_owned(),
+            errors(StatusCode::NOT_FOUND, Answer::Json, &rid, ErrorCode::NotFound, "bundle not found or not ready"),
         ),
         Err(e) => (e.code.as_str().to_owned(), refused(&rid, &e)),
     };
@@ -275,13 +276,14 @@ pub async fn upload_form(
             let errors: Vec<_> = problems
                 .iter()
                 .map(|p| {
-                    json!({ "message": p.to_string(), "extensions": {
-                        "code": "BAD_USER_INPUT", "requestId": rid, "row": p.row, "item": p.item
-                    } })
+                    let mut error = error(ErrorCode::BadUserInput, &p.to_string(), &rid);
+                    error["extensions"]["row"] = json!(p.row);
+                    error["extensions"]["item"] = json!(p.item);
+                    error
                 })
                 .collect();
             (
-                "BAD_USER_INPUT".to_owned(),
+                ErrorCode::BadUserInput.as_str().to_owned(),
                 respond(StatusCode::BAD_REQUEST, Answer::Json, &rid, json!({ "errors": errors })),
             )
         }

@@ -23,6 +23,6 @@ pub mod schema;
 pub mod seed;
 pub mod telemetry;
 
-pub use error::{Error, ErrorCode, Result};
+pub use error::{Error, ErrorCode, RequestCode, Result};
 pub use identity::Identity;
 pub use principal::{Principal, Role};
