@@ -30,6 +30,11 @@ pub struct Metrics {
     operation_names: Mutex<HashSet<String>>,
 }
 
+/// A latency histogram by one label, on the buckets of every other.
+fn latency(name: &str, help: &str, label: &str) -> prometheus::Result<HistogramVec> {
+    HistogramVec::new(HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.into()), &[label])
+}
+
 impl Metrics {
     /// Every series carries `process="api"`.
     pub fn new() -> anyhow::Result<Self> {
@@ -38,20 +43,13 @@ impl Metrics {
             Opts::new("http_requests_total", "HTTP requests by route, method and status"),
             &["route", "method", "status"],
         )?;
-        let http_duration = HistogramVec::new(
-            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency by route")
-                .buckets(LATENCY_BUCKETS.into()),
-            &["route"],
-        )?;
+        let http_duration = latency("http_request_duration_seconds", "HTTP request latency by route", "route")?;
         let graphql_operations = IntCounterVec::new(
             Opts::new("graphql_operations_total", "GraphQL operations by name, type and outcome"),
             &["operation", "type", "outcome"],
         )?;
-        let graphql_duration = HistogramVec::new(
-            HistogramOpts::new("graphql_operation_duration_seconds", "GraphQL operation latency by name")
-                .buckets(LATENCY_BUCKETS.into()),
-            &["operation"],
-        )?;
+        let graphql_duration =
+            latency("graphql_operation_duration_seconds", "GraphQL operation latency by name", "operation")?;
         let rate_limited = IntCounterVec::new(
             Opts::new("rate_limited_total", "Requests refused by a rate limit, by scope"),
             &["scope"],

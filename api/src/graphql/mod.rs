@@ -25,16 +25,10 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let Some(answer) = Answer::negotiate(&req) else {
         return not_acceptable(&rid);
     };
-    let op = match request::from_query_string(req.query_string()) {
-        Ok(op) => op,
-        Err(unreadable) => return unreadable.response(answer, &rid),
-    };
-    let identity = match admit_identity(&req, &state, answer, &rid).await {
-        Ok(identity) => identity,
-        Err(res) => return res,
-    };
-    let mut allowance = Allowance::new(&state);
-    execute(&state, &identity, &rid, op, Method::Get, &mut allowance).await.response(answer, &rid)
+    match request::from_query_string(req.query_string()) {
+        Ok(op) => answer_request(&req, &state, answer, &rid, Request::Single(op), Method::Get).await,
+        Err(unreadable) => unreadable.response(answer, &rid),
+    }
 }
 
 /// `POST /graphql` with a JSON object, or a bounded array of them (a batch).
@@ -57,26 +51,36 @@ pub async fn post(req: HttpRequest, mut payload: web::Payload, state: web::Data<
         Ok(body) => body,
         Err(res) => return res,
     };
-    let request = match request::from_body(&body, state.max_batch) {
-        Ok(request) => request,
-        Err(unreadable) => return unreadable.response(answer, &rid),
-    };
-    let identity = match admit_identity(&req, &state, answer, &rid).await {
+    match request::from_body(&body, state.max_batch) {
+        Ok(request) => answer_request(&req, &state, answer, &rid, request, Method::Post).await,
+        Err(unreadable) => unreadable.response(answer, &rid),
+    }
+}
+
+/// A readable request: the caller admitted (rate limit by IP, token), then its operations run
+/// on one allowance.
+async fn answer_request(
+    req: &HttpRequest,
+    state: &AppState,
+    answer: Answer,
+    rid: &str,
+    request: Request,
+    method: Method,
+) -> HttpResponse {
+    let identity = match admit_identity(req, state, answer, rid).await {
         Ok(identity) => identity,
         Err(res) => return res,
     };
-    let mut allowance = Allowance::new(&state);
+    let mut allowance = Allowance::new(state);
     match request {
-        Request::Single(op) => {
-            execute(&state, &identity, &rid, op, Method::Post, &mut allowance).await.response(answer, &rid)
-        }
+        Request::Single(op) => execute(state, &identity, rid, op, method, &mut allowance).await.response(answer, rid),
         Request::Batch(ops) => {
             // One at a time: a batch never holds more than one pooled connection per request.
             let mut results = Vec::with_capacity(ops.len());
             for op in ops {
-                results.push(execute(&state, &identity, &rid, op, Method::Post, &mut allowance).await.reply());
+                results.push(execute(state, &identity, rid, op, method, &mut allowance).await.reply());
             }
-            respond(StatusCode::OK, answer, &rid, results)
+            respond(StatusCode::OK, answer, rid, results)
         }
     }
 }

@@ -16,7 +16,7 @@ pub(super) struct Operation {
     pub variables: Variables,
 }
 
-/// What a POST asks for.
+/// What a request asks for (a GET, one operation).
 pub(super) enum Request {
     Single(Operation),
     /// A JSON array of operations, answered as an array.
