@@ -72,6 +72,7 @@ pub enum RequestCode {
     /// A subscription: the service has none.
     OperationNotSupported,
     /// Document limits (README, Security): depth, tokens, fields, cost, aliases, root fields.
+    /// `renkei_graphql::limits` writes them as text; a test of the API pins that text to these.
     QueryTooDeep,
     QueryTooLong,
     QueryTooLarge,

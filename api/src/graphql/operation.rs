@@ -129,8 +129,7 @@ async fn run(
     let session = admit(state, identity, rid, kind, &analysis, allowance)
         .await
         .map_err(|outcome| ran(outcome, analysis.operation_name.clone()))?;
-    let principal = session.principal().clone();
-    record_principal(request_span, &principal);
+    record_principal(request_span, session.principal());
     let outcome = match kind {
         OperationType::Query => answer_query(state, rid, op, &validated, &analysis, session, allowance).await,
         _ => answer_mutation(state, rid, op, &validated, &analysis, session, allowance).await,
