@@ -37,6 +37,15 @@ impl Allowance {
     }
 }
 
+/// An operation admitted to run: what the client sent, juniper's validation of it, our
+/// analysis (root fields, cost, name), and the request's deadline it must finish by.
+struct Admitted<'a> {
+    op: &'a Operation,
+    validated: Validated<'a>,
+    analysis: Analysis,
+    deadline: tokio::time::Instant,
+}
+
 /// How GraphQL over HTTP reached us: over GET, mutations are refused.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Method {
@@ -130,11 +139,12 @@ async fn run(
         .await
         .map_err(|outcome| ran(outcome, analysis.operation_name.clone()))?;
     record_principal(request_span, session.principal());
+    let admitted = Admitted { op, validated, analysis, deadline: allowance.deadline };
     let outcome = match kind {
-        OperationType::Query => answer_query(state, rid, op, &validated, &analysis, session, allowance).await,
-        _ => answer_mutation(state, rid, op, &validated, &analysis, session, allowance).await,
+        OperationType::Query => answer_query(state, rid, &admitted, session).await,
+        _ => answer_mutation(state, rid, &admitted, session).await,
     };
-    Ok(ran(outcome, analysis.operation_name))
+    Ok(ran(outcome, admitted.analysis.operation_name))
 }
 
 /// Our own parse first: it gives the tree juniper keeps to itself, for the limits it does not
@@ -217,22 +227,14 @@ async fn admit(
 
 /// A query: every resolver reads in `session`. A KPI report is answered from the cache while
 /// the KPI generation stands still, and a fresh one is kept for next time.
-async fn answer_query(
-    state: &AppState,
-    rid: &str,
-    op: &Operation,
-    validated: &Validated<'_>,
-    analysis: &Analysis,
-    session: Session,
-    allowance: &Allowance,
-) -> Outcome {
+async fn answer_query(state: &AppState, rid: &str, admitted: &Admitted<'_>, session: Session) -> Outcome {
     let principal = session.principal().clone();
-    let cached = if KpiCache::cacheable(analysis.root_fields.iter().map(|f| f.name.as_str())) {
+    let cached = if KpiCache::cacheable(admitted.analysis.root_fields.iter().map(|f| f.name.as_str())) {
         session
             .run(|c| Box::pin(renkei_core::kpis::generation(c)))
             .await
             .ok()
-            .map(|generation| (generation, cache_key(&principal, op)))
+            .map(|generation| (generation, cache_key(&principal, admitted.op)))
     } else {
         None
     };
@@ -245,7 +247,7 @@ async fn answer_query(
         }
     }
     let ctx = context(state, principal, Some(session), None);
-    let mut outcome = run_in(state, rid, op, validated, &ctx, allowance).await;
+    let mut outcome = run_in(state, rid, admitted, &ctx).await;
     if let Some(session) = &ctx.session {
         session.finish().await;
     }
@@ -262,26 +264,19 @@ async fn answer_query(
 
 /// A mutation: its first root field makes its change in `opened`, each later one in a
 /// transaction of its own; then the audit log gets every field that did not record itself.
-async fn answer_mutation(
-    state: &AppState,
-    rid: &str,
-    op: &Operation,
-    validated: &Validated<'_>,
-    analysis: &Analysis,
-    opened: Session,
-    allowance: &Allowance,
-) -> Outcome {
+async fn answer_mutation(state: &AppState, rid: &str, admitted: &Admitted<'_>, opened: Session) -> Outcome {
     let principal = opened.principal().clone();
-    let fields = analysis
+    let fields = admitted
+        .analysis
         .root_fields
         .iter()
         .map(|f| AuditedField { name: f.name.clone(), targets: f.targets.clone() })
         .collect();
     let audit = Audit::new(rid.to_owned(), fields, opened);
     let ctx = context(state, principal, None, Some(audit));
-    let outcome = run_in(state, rid, op, validated, &ctx, allowance).await;
+    let outcome = run_in(state, rid, admitted, &ctx).await;
     if let Some(audit) = &ctx.audit {
-        record_mutation(state, rid, &ctx.principal, analysis, audit, &outcome.body).await;
+        record_mutation(state, rid, &ctx.principal, &admitted.analysis, audit, &outcome.body).await;
     }
     outcome
 }
@@ -291,16 +286,9 @@ fn context(state: &AppState, principal: Principal, session: Option<Session>, aud
 }
 
 /// Executes the validated operation in `ctx`, within the request's deadline.
-async fn run_in(
-    state: &AppState,
-    rid: &str,
-    op: &Operation,
-    validated: &Validated<'_>,
-    ctx: &Context,
-    allowance: &Allowance,
-) -> Outcome {
-    let execution = REQUEST_ID.scope(rid.to_owned(), validated.execute(&op.variables, ctx));
-    match tokio::time::timeout_at(allowance.deadline, execution).await {
+async fn run_in(state: &AppState, rid: &str, admitted: &Admitted<'_>, ctx: &Context) -> Outcome {
+    let execution = REQUEST_ID.scope(rid.to_owned(), admitted.validated.execute(&admitted.op.variables, ctx));
+    match tokio::time::timeout_at(admitted.deadline, execution).await {
         Ok(Ok((data, errs))) => {
             let errors =
                 (!errs.is_empty()).then(|| serde_json::to_value(&errs).unwrap_or_else(|_| Value::Array(vec![])));
