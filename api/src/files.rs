@@ -9,15 +9,16 @@ use renkei_core::audit;
 use renkei_core::checklists::catalog::Form;
 use renkei_core::checklists::{export, submissions, xlsx};
 use renkei_core::db::Session;
-use renkei_core::{Error as DomainError, Principal, Role};
+use renkei_core::{Error as DomainError, ErrorCode, Identity, Principal, Role};
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::graphql_http::{
-    Answer, admit, admit_identity, audit_actions, errors, read_body, refused, request_id, respond, signed_in,
-};
+use crate::http::admission::{admit, admit_identity, signed_in};
+use crate::http::audit::audit_actions;
+use crate::http::body::read_body;
+use crate::http::{Answer, error, errors, refused, request_id, respond};
 
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
@@ -30,7 +31,7 @@ fn attachment(rid: &str, content_type: &str, name: &str, body: Vec<u8>) -> HttpR
 }
 
 fn bad_path(rid: &str, hint: &str) -> HttpResponse {
-    errors(StatusCode::BAD_REQUEST, Answer::Json, rid, "BAD_USER_INPUT", hint)
+    errors(StatusCode::BAD_REQUEST, Answer::Json, rid, ErrorCode::BadUserInput, hint)
 }
 
 async fn audited(state: &AppState, principal: &Principal, rid: &str, operation: &str, target: String, outcome: String) {
@@ -39,11 +40,29 @@ async fn audited(state: &AppState, principal: &Principal, rid: &str, operation: 
     audit_actions(state, principal, rid, vec![action]).await;
 }
 
-fn outcome_of<T>(result: &Result<T, DomainError>) -> String {
-    match result {
-        Ok(_) => "ok".into(),
-        Err(e) => e.code.as_str().into(),
-    }
+/// A file to send: its bytes, media type and name.
+struct File {
+    bytes: Vec<u8>,
+    content_type: &'static str,
+    name: String,
+}
+
+/// Sends the file, or the refusal, and audits the attempt with its outcome: every download
+/// carries hospitals' answers or figures, so each is recorded like an export.
+async fn sent(
+    state: &AppState,
+    principal: &Principal,
+    rid: &str,
+    operation: &str,
+    target: String,
+    file: Result<File, DomainError>,
+) -> HttpResponse {
+    let (outcome, response) = match file {
+        Ok(file) => ("ok".to_owned(), attachment(rid, file.content_type, &file.name, file.bytes)),
+        Err(e) => (e.code.as_str().to_owned(), refused(rid, &e)),
+    };
+    audited(state, principal, rid, operation, target, outcome).await;
+    response
 }
 
 /// CPU work (reading or writing a workbook) off the async workers.
@@ -72,20 +91,17 @@ pub async fn download_bundle(req: HttpRequest, path: web::Path<String>, state: w
         Ok(()) => session.run(move |c| Box::pin(renkei_core::bundles::content(c, id))).await,
     };
     session.finish().await;
-    let (outcome, response) = match found {
-        Ok(Some((bundle, bytes))) => {
+    let file = found
+        .and_then(|found| found.ok_or_else(|| DomainError::new(ErrorCode::NotFound, "bundle not found or not ready")))
+        .map(|(bundle, bytes)| {
             let scope = bundle.prefecture_code.map_or_else(|| "national".to_owned(), |p| format!("{p:02}"));
-            let name = format!("renkei-{scope}-fy{}.zip", bundle.fiscal_year);
-            ("ok".to_owned(), attachment(&rid, "application/zip", &name, bytes))
-        }
-        Ok(None) => (
-            "NOT_FOUND".to_owned(),
-            errors(StatusCode::NOT_FOUND, Answer::Json, &rid, "NOT_FOUND", "bundle not found or not ready"),
-        ),
-        Err(e) => (e.code.as_str().to_owned(), refused(&rid, &e)),
-    };
-    audited(&state, &principal, &rid, "downloadBundle", id.to_string(), outcome).await;
-    response
+            File {
+                bytes,
+                content_type: "application/zip",
+                name: format!("renkei-{scope}-fy{}.zip", bundle.fiscal_year),
+            }
+        });
+    sent(&state, &principal, &rid, "downloadBundle", id.to_string(), file).await
 }
 
 /// `GET /exports/checklists/{fiscal_year}.csv` (or `.xlsx`): every submitted hospital checklist
@@ -109,14 +125,9 @@ pub async fn export_checklists(req: HttpRequest, path: web::Path<String>, state:
         (Err(e), _) => Err(e),
         (Ok(rows), "csv") => Ok((export::csv_of(rows).into_bytes(), "text/csv; charset=utf-8")),
         (Ok(rows), _) => blocking(move || export::submissions_xlsx(&rows)).await.map(|bytes| (bytes, XLSX)),
-    };
-    let outcome = outcome_of(&file);
-    let response = match file {
-        Ok((bytes, content_type)) => attachment(&rid, content_type, &format!("renkei-checklists-fy{fy}.{kind}"), bytes),
-        Err(e) => refused(&rid, &e),
-    };
-    audited(&state, &principal, &rid, "exportChecklists", format!("{fy}.{kind}"), outcome).await;
-    response
+    }
+    .map(|(bytes, content_type)| File { bytes, content_type, name: format!("renkei-checklists-fy{fy}.{kind}") });
+    sent(&state, &principal, &rid, "exportChecklists", format!("{fy}.{kind}"), file).await
 }
 
 #[derive(Deserialize)]
@@ -125,15 +136,17 @@ pub struct FormQuery {
     hospital: Option<String>,
 }
 
-/// Who asks, and the fiscal year, form and hospital a `/forms/{fiscal_year}/{form}.xlsx`
-/// request is about.
+/// Who asks (the registry's answer for `identity`, in its transaction), and the fiscal year,
+/// form and hospital a `/forms/{fiscal_year}/{form}.xlsx` request is about.
 async fn form_request(
-    session: Session,
+    state: &AppState,
+    identity: &Identity,
     rid: &str,
     path: &(String, String),
     query: &FormQuery,
 ) -> Result<(Session, i32, Form, Uuid), HttpResponse> {
     const HINT: &str = "use /forms/<fiscal year>/<hospital|survey|vendor>.xlsx[?hospital=<id>]";
+    let session = signed_in(state, identity, Answer::Json, rid).await?;
     let own = session.principal().organisation_id;
     // The refusal's hint, if the request is malformed.
     let what = || -> Result<(i32, Form, Uuid), &'static str> {
@@ -163,11 +176,11 @@ pub async fn download_form(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let rid = request_id(&req);
-    let session = match admit(&req, &state, Answer::Json, &rid).await {
-        Ok(session) => session,
+    let identity = match admit_identity(&req, &state, Answer::Json, &rid).await {
+        Ok(identity) => identity,
         Err(res) => return res,
     };
-    let (session, fy, form, hospital) = match form_request(session, &rid, &path, &query).await {
+    let (session, fy, form, hospital) = match form_request(&state, &identity, &rid, &path, &query).await {
         Ok(t) => t,
         Err(res) => return res,
     };
@@ -182,15 +195,10 @@ pub async fn download_form(
             blocking(move || xlsx::write_form(&catalog, &items, &name, &answers)).await
         }
         Err(e) => Err(e),
-    };
-    let outcome = outcome_of(&file);
-    let response = match file {
-        Ok(bytes) => attachment(&rid, XLSX, &format!("renkei-{form}-fy{fy}.xlsx"), bytes),
-        Err(e) => refused(&rid, &e),
-    };
+    }
+    .map(|bytes| File { bytes, content_type: XLSX, name: format!("renkei-{form}-fy{fy}.xlsx") });
     // The form carries the hospital's answers: an export like the others.
-    audited(&state, &principal, &rid, "downloadChecklistForm", format!("{hospital}/{fy}/{form}"), outcome).await;
-    response
+    sent(&state, &principal, &rid, "downloadChecklistForm", format!("{hospital}/{fy}/{form}"), file).await
 }
 
 /// `PUT /forms/{fiscal_year}/{form}.xlsx`: a filled form becomes the hospital's draft, as if
@@ -214,11 +222,7 @@ pub async fn upload_form(
         Ok(body) => body.freeze(),
         Err(res) => return res,
     };
-    let session = match signed_in(&state, &identity, Answer::Json, &rid).await {
-        Ok(session) => session,
-        Err(res) => return res,
-    };
-    let (session, fy, form, hospital) = match form_request(session, &rid, &path, &query).await {
+    let (session, fy, form, hospital) = match form_request(&state, &identity, &rid, &path, &query).await {
         Ok(t) => t,
         Err(res) => return res,
     };
@@ -275,13 +279,14 @@ pub async fn upload_form(
             let errors: Vec<_> = problems
                 .iter()
                 .map(|p| {
-                    json!({ "message": p.to_string(), "extensions": {
-                        "code": "BAD_USER_INPUT", "requestId": rid, "row": p.row, "item": p.item
-                    } })
+                    let mut error = error(ErrorCode::BadUserInput, &p.to_string(), &rid);
+                    error["extensions"]["row"] = json!(p.row);
+                    error["extensions"]["item"] = json!(p.item);
+                    error
                 })
                 .collect();
             (
-                "BAD_USER_INPUT".to_owned(),
+                ErrorCode::BadUserInput.as_str().to_owned(),
                 respond(StatusCode::BAD_REQUEST, Answer::Json, &rid, json!({ "errors": errors })),
             )
         }

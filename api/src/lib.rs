@@ -3,9 +3,11 @@
 
 pub mod config;
 pub mod files;
-pub mod graphql_http;
+pub mod graphql;
 pub mod health;
+mod http;
 pub mod kpi_cache;
+pub mod metrics;
 pub mod observe;
 pub mod rate_limit;
 pub mod state;
@@ -34,7 +36,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, http: &HttpConfig) {
             "x-request-id",
             "traceparent",
             "tracestate",
-            "renkei-organisation",
+            http::admission::ORGANISATION_HEADER,
         ])
         .expose_headers(["x-request-id", "retry-after"])
         .max_age(600);
@@ -55,9 +57,9 @@ pub fn routes(cfg: &mut web::ServiceConfig, http: &HttpConfig) {
             .wrap(actix_web::middleware::from_fn(observe::observe))
             .service(
                 web::resource("/graphql")
-                    .route(web::post().to(graphql_http::post))
-                    .route(web::get().to(graphql_http::get))
-                    .default_service(web::to(graphql_http::method_not_allowed)),
+                    .route(web::post().to(graphql::post))
+                    .route(web::get().to(graphql::get))
+                    .default_service(web::to(graphql::method_not_allowed)),
             )
             .service(web::resource("/exports/checklists/{file}").route(web::get().to(files::export_checklists)))
             .service(
@@ -66,7 +68,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, http: &HttpConfig) {
                     .route(web::put().to(files::upload_form)),
             )
             .service(web::resource("/bundles/{id}").route(web::get().to(files::download_bundle)))
-            .service(web::resource("/graphiql").route(web::get().to(graphql_http::graphiql)))
+            .service(web::resource("/graphiql").route(web::get().to(graphql::graphiql)))
             .service(web::resource("/healthz").route(web::get().to(health::healthz)))
             .service(web::resource("/readyz").route(web::get().to(health::readyz))),
     );

@@ -1,5 +1,5 @@
 //! One span and one set of metrics per HTTP request: route, method, status, and — recorded by
-//! the GraphQL handler once the token is verified — role and tenant (never personal data). The
+//! `http::admission` once the registry has answered — role and tenant (never personal data). The
 //! span continues the caller's trace when a `traceparent` header comes in.
 
 use std::collections::HashMap;

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use renkei_core::metrics::Metrics;
+use crate::metrics::Metrics;
 use tokio::sync::RwLock;
 
 const WINDOW: Duration = Duration::from_secs(60);

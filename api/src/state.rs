@@ -6,12 +6,12 @@ use anyhow::Context as _;
 use renkei_core::Principal;
 use renkei_core::auth::Verifier;
 use renkei_core::db::Db;
-use renkei_core::metrics::Metrics;
 use renkei_core::registry::geography::Geography;
 use renkei_graphql::Schema;
 use renkei_graphql::limits::Limits;
 use std::time::Duration;
 
+use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
 
 use crate::ApiConfig;
@@ -53,7 +53,7 @@ impl AppState {
             .map(redis::Client::open)
             .transpose()
             .context("REDIS_URL is not a valid Redis URL")?;
-        let metrics = Arc::new(Metrics::new("api")?);
+        let metrics = Arc::new(Metrics::new()?);
         let limiter = RateLimiter::new(config.rate_limits, redis.clone(), "renkei:rl".into(), metrics.clone());
         Ok(Self {
             db,

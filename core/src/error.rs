@@ -37,9 +37,81 @@ impl ErrorCode {
     }
 }
 
+/// Where a client-visible code is written out, either kind will do.
+impl From<ErrorCode> for &'static str {
+    fn from(code: ErrorCode) -> Self {
+        code.as_str()
+    }
+}
+
 impl fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// What went wrong with a request as a whole, as clients see it (`extensions.code`): refused
+/// before or around its operations — its transport, its document's shape and size, a rate limit,
+/// its time. With `ErrorCode`, the domain's, these are every code a client can meet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestCode {
+    /// Not a request we can read: a malformed query string or body, a missing `query`.
+    BadRequest,
+    /// The client accepts neither `application/graphql-response+json` nor `application/json`.
+    NotAcceptable,
+    /// A POST that is not `application/json`.
+    UnsupportedMediaType,
+    /// A method the route does not serve, or a mutation over GET.
+    MethodNotAllowed,
+    /// A body over its limit (`GRAPHQL_MAX_BODY_BYTES`, the upload limit).
+    PayloadTooLarge,
+    /// A batch that is empty or holds more than `GRAPHQL_MAX_BATCH` operations.
+    BatchLimit,
+    GraphqlParseFailed,
+    GraphqlValidationFailed,
+    /// A subscription: the service has none.
+    OperationNotSupported,
+    /// Document limits (README, Security): depth, tokens, fields, cost, aliases, root fields.
+    /// `renkei_graphql::limits` writes them as text; a test of the API pins that text to these.
+    QueryTooDeep,
+    QueryTooLong,
+    QueryTooLarge,
+    QueryTooComplex,
+    TooManyAliases,
+    TooManyRootFields,
+    /// A rate limit; `extensions.retryAfter` and the `Retry-After` header say when to come back.
+    RateLimited,
+    /// The request's `REQUEST_TIMEOUT_SECONDS` ran out.
+    Timeout,
+}
+
+impl RequestCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BadRequest => "BAD_REQUEST",
+            Self::NotAcceptable => "NOT_ACCEPTABLE",
+            Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Self::BatchLimit => "BATCH_LIMIT",
+            Self::GraphqlParseFailed => "GRAPHQL_PARSE_FAILED",
+            Self::GraphqlValidationFailed => "GRAPHQL_VALIDATION_FAILED",
+            Self::OperationNotSupported => "OPERATION_NOT_SUPPORTED",
+            Self::QueryTooDeep => "QUERY_TOO_DEEP",
+            Self::QueryTooLong => "QUERY_TOO_LONG",
+            Self::QueryTooLarge => "QUERY_TOO_LARGE",
+            Self::QueryTooComplex => "QUERY_TOO_COMPLEX",
+            Self::TooManyAliases => "TOO_MANY_ALIASES",
+            Self::TooManyRootFields => "TOO_MANY_ROOT_FIELDS",
+            Self::RateLimited => "RATE_LIMITED",
+            Self::Timeout => "TIMEOUT",
+        }
+    }
+}
+
+impl From<RequestCode> for &'static str {
+    fn from(code: RequestCode) -> Self {
+        code.as_str()
     }
 }
 

@@ -24,6 +24,6 @@ pub mod seed;
 pub mod telemetry;
 pub mod text;
 
-pub use error::{Error, ErrorCode, Result};
+pub use error::{Error, ErrorCode, RequestCode, Result};
 pub use identity::Identity;
 pub use principal::{Principal, Role};

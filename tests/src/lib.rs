@@ -311,7 +311,7 @@ impl TestApp {
         let pool = db.db();
         let fx = fixture::Fixture::load(&pool).await;
         let geography = pool.run(&Principal::system(), |c| Box::pin(Geography::load(c))).await.expect("geography");
-        let metrics = Arc::new(renkei_core::metrics::Metrics::new("api").expect("metrics"));
+        let metrics = Arc::new(renkei_api::metrics::Metrics::new().expect("metrics"));
         let redis_url = options.redis_url.clone().or_else(|| std::env::var("REDIS_URL").ok());
         let redis = redis_url.as_deref().and_then(redis_client);
         // Each test keeps its own rate-limit keys in the shared Redis.
