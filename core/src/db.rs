@@ -308,6 +308,16 @@ impl Session {
         }
     }
 
+    /// Drops the transaction's connection without a word to the server, for a request given up
+    /// while a statement may still run on it: a commit or rollback would wait for that
+    /// statement. The connection is closed, not returned to the pool; the server ends the
+    /// statement by its own timeout.
+    pub async fn discard(&self) {
+        if let Some((conn, _)) = self.open.lock().await.take() {
+            drop(Object::take(conn));
+        }
+    }
+
     /// Ends a read-only operation's transaction; a failure to commit a read is only logged.
     pub async fn finish(&self) {
         if let Err(e) = self.commit().await {

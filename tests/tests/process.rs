@@ -166,9 +166,9 @@ async fn a_request_running_past_request_timeout_seconds_answers_timeout() {
     let (body, took) = blocked_query().await;
     assert_eq!(body["errors"][0]["extensions"]["code"], "TIMEOUT", "{body}");
     assert_eq!(body["errors"][0]["message"], "the request took longer than 1 s");
-    // It should come at 1 s; it comes when the abandoned statement ends (here the 3 s statement
-    // timeout): the transaction is committed on the connection still running it.
-    assert!(took >= Duration::from_secs(1) && took < Duration::from_secs(4), "answered after {took:?}");
+    // At the 1 s deadline, not when the abandoned statement ends (the 3 s statement timeout):
+    // the connection still running it is dropped, not committed on.
+    assert!(took >= Duration::from_secs(1) && took < Duration::from_millis(2500), "answered after {took:?}");
 }
 
 /// Signing in reads the registry before the caller's settings (and with them the statement
@@ -192,14 +192,6 @@ async fn signing_in_is_bounded_by_the_statement_timeout_too() {
     assert_eq!(body["errors"][0]["extensions"]["code"], "UNAVAILABLE", "{body}");
     let (status, after) = api.gql(&token, VIEWER).await;
     assert_eq!(status, 200, "serving again once the lock is gone: {after}");
-}
-
-#[tokio::test]
-#[ignore = "issue 23: a timed-out request waits for its running statement (DATABASE_STATEMENT_TIMEOUT_MS)"]
-async fn a_request_timeout_answers_on_time_whatever_the_database_does() {
-    let (body, took) = blocked_query().await;
-    assert_eq!(body["errors"][0]["extensions"]["code"], "TIMEOUT", "{body}");
-    assert!(took < Duration::from_millis(1800), "answered after {took:?}, not at the 1 s request timeout");
 }
 
 #[tokio::test]

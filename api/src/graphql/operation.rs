@@ -295,7 +295,15 @@ async fn run_in(state: &AppState, rid: &str, admitted: &Admitted<'_>, ctx: &Cont
             Outcome::answered(Body { data: Some(data), errors })
         }
         Ok(Err(e)) => Outcome::juniper(state, rid, renkei_core::ErrorCode::BadUserInput, &e),
-        Err(_) => Outcome::timed_out(state, rid),
+        Err(_) => {
+            // Answer at the deadline, not when the abandoned statement ends: ending the
+            // transaction would wait for it. (A mutation's field transaction is dropped with
+            // the request, which the pool discards likewise.)
+            if let Some(session) = &ctx.session {
+                session.discard().await;
+            }
+            Outcome::timed_out(state, rid)
+        }
     }
 }
 
