@@ -29,6 +29,9 @@ pub struct ApiConfig {
     pub limits: Limits,
     /// `RATE_LIMIT_PER_IP`, `RATE_LIMIT_AUTH_FAILURES`, `RATE_LIMIT_QUERIES`, `RATE_LIMIT_MUTATIONS`.
     pub rate_limits: RateLimits,
+    /// `RATE_LIMIT_REDIS_PREFIX`: what the rate limits' keys in Redis begin with, so that
+    /// installations (or tests) sharing one Redis keep their counts apart.
+    pub rate_limit_prefix: String,
     /// `RATE_LIMIT_TRUST_FORWARDED_FOR` and `RATE_LIMIT_TRUSTED_PROXIES`: how many proxies in
     /// front of the API append to `X-Forwarded-For` (0 when the header is not trusted); the
     /// client IP is that many entries from the right.
@@ -83,6 +86,13 @@ impl ApiConfig {
         if trusted_proxies == 0 || trusted_proxies > 10 {
             anyhow::bail!("RATE_LIMIT_TRUSTED_PROXIES must be between 1 and 10");
         }
+        let rate_limit_prefix = var_or("RATE_LIMIT_REDIS_PREFIX", "renkei:rl");
+        if rate_limit_prefix.is_empty()
+            || rate_limit_prefix.len() > 100
+            || !rate_limit_prefix.bytes().all(|b| b.is_ascii_graphic())
+        {
+            anyhow::bail!("RATE_LIMIT_REDIS_PREFIX must be 1 to 100 printable ASCII characters without spaces");
+        }
         let bind = var_or("BIND_ADDRESS", "127.0.0.1:8080");
         let metrics_bind = var_or("METRICS_BIND_ADDRESS", "127.0.0.1:9464");
         if metrics_bind == bind {
@@ -103,6 +113,7 @@ impl ApiConfig {
                 queries_per_token: parse_or("RATE_LIMIT_QUERIES", 600u32)?,
                 mutations_per_token: parse_or("RATE_LIMIT_MUTATIONS", 60u32)?,
             },
+            rate_limit_prefix,
             forwarded_for_hops: if parse_or("RATE_LIMIT_TRUST_FORWARDED_FOR", false)? { trusted_proxies } else { 0 },
             request_timeout: Duration::from_secs(request_timeout),
             cors_origins,

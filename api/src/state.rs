@@ -54,7 +54,8 @@ impl AppState {
             .transpose()
             .context("REDIS_URL is not a valid Redis URL")?;
         let metrics = Arc::new(Metrics::new()?);
-        let limiter = RateLimiter::new(config.rate_limits, redis.clone(), "renkei:rl".into(), metrics.clone());
+        let limiter =
+            RateLimiter::new(config.rate_limits, redis.clone(), config.rate_limit_prefix.clone(), metrics.clone());
         Ok(Self {
             db,
             verifier: Arc::new(verifier),

@@ -8,7 +8,6 @@ pub mod trace;
 pub mod wait;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{App, test, web};
@@ -16,10 +15,9 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use jsonwebtoken::Algorithm;
 use renkei_api::AppState;
 use renkei_core::Principal;
-use renkei_core::auth::{AuthConfig, KeySource, Minter, Verifier};
+use renkei_core::auth::{AuthConfig, KeySource, Minter};
 use renkei_core::config::DatabaseConfig;
 use renkei_core::db::Db;
-use renkei_core::registry::geography::Geography;
 use serde_json::{Value, json};
 
 pub const ISSUER: &str = "renkei-test";
@@ -185,13 +183,17 @@ impl TestDb {
     }
 
     pub fn db(&self) -> Db {
-        Db::connect(&DatabaseConfig {
+        Db::connect(&self.database_config()).expect("pool")
+    }
+
+    /// The application login's configuration for this database.
+    pub fn database_config(&self) -> DatabaseConfig {
+        DatabaseConfig {
             url: self.app_url.clone(),
             pool_size: 4,
             connect_timeout: Duration::from_secs(5),
             statement_timeout_ms: 5_000,
-        })
-        .expect("pool")
+        }
     }
 }
 
@@ -308,34 +310,31 @@ impl TestApp {
 
     pub async fn with(options: Options) -> Self {
         let db = TestDb::migrated().await;
-        let pool = db.db();
-        let fx = fixture::Fixture::load(&pool).await;
-        let geography = pool.run(&Principal::system(), |c| Box::pin(Geography::load(c))).await.expect("geography");
-        let metrics = Arc::new(renkei_api::metrics::Metrics::new().expect("metrics"));
+        let fx = fixture::Fixture::load(&db.db()).await;
         let redis_url = options.redis_url.clone().or_else(|| std::env::var("REDIS_URL").ok());
-        let redis = redis_url.as_deref().and_then(redis_client);
-        // Each test keeps its own rate-limit keys in the shared Redis.
-        let prefix = format!("renkei-test:{}", db.name);
-        let limiter =
-            renkei_api::rate_limit::RateLimiter::new(options.rate_limits, redis.clone(), prefix, metrics.clone());
-        let state = AppState {
-            db: pool,
-            verifier: Arc::new(Verifier::new(test_auth_config()).await.expect("verifier")),
-            schema: Arc::new(renkei_graphql::schema_with(&options.limits, options.introspection)),
-            geography: Arc::new(geography),
-            metrics,
-            redis,
-            limits: options.limits,
-            limiter: Arc::new(limiter),
-            forwarded_for_hops: options.forwarded_for_hops,
-            request_timeout: options.request_timeout,
+        // The server's own constructor, from a configuration as `from_env` would make it.
+        let config = renkei_api::ApiConfig {
+            bind: "127.0.0.1:0".into(),
+            metrics_bind: "127.0.0.2:0".into(),
+            workers: 1,
             max_body_bytes: 64 * 1024,
             max_batch: 10,
             graphiql: true,
             introspection: options.introspection,
+            limits: options.limits,
+            rate_limits: options.rate_limits,
+            // Each test keeps its own rate-limit keys in the shared Redis.
+            rate_limit_prefix: format!("renkei-test:{}", db.name),
+            forwarded_for_hops: options.forwarded_for_hops,
+            request_timeout: options.request_timeout,
+            cors_origins: options.cors_origins.clone(),
             kpi: options.kpi,
-            kpi_cache: Default::default(),
+            kpi_cache_entries: renkei_api::kpi_cache::DEFAULT_ENTRIES,
+            database: db.database_config(),
+            auth: test_auth_config(),
+            redis_url,
         };
+        let state = AppState::new(&config).await.expect("the API's state");
         Self { db, state, fx, http: renkei_api::HttpConfig { cors_origins: options.cors_origins } }
     }
 
@@ -461,8 +460,4 @@ impl TestApp {
             .await
             .expect("fingerprint")
     }
-}
-
-fn redis_client(url: &str) -> Option<redis::Client> {
-    redis::Client::open(url).ok()
 }
