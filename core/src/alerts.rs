@@ -1,22 +1,25 @@
 //! Alerts by e-mail. An alert job works out who should hear of something — prefecture
 //! officials, the health centre, the ministry, the hospital's admins, each as their preferences
-//! allow — and queues one `mail.send` job per person with a key of its own; the mail job sends
+//! allow — and queues one [`SendMail`] job per person with a key of its own; the mail job sends
 //! once and records the key, so a retried job never sends the same message twice.
+//!
+//! The incident alerts, the clock scan that queues them and the coverage alert are jobs of this
+//! module; the checklist reminders are the reminders' own and only use [`fan_out`].
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::db::{Conn, Db};
+use crate::db::Conn;
 use crate::incidents::clocks::format_jst;
-use crate::incidents::store as incidents;
-use crate::jobs::{self, Job};
-use crate::mail::{Mail, Mailer};
+use crate::incidents::store::{self as incidents, Incident};
+use crate::incidents::{Phase, Recipient};
+use crate::jobs::{self, BackgroundJob, Context, Failure, JobError};
+use crate::mail::Mail;
 use crate::registry::geography::Geography;
 use crate::registry::organisations;
 use crate::schema::{email_deliveries, organisations as orgs_t, user_alert_preferences, users};
@@ -42,13 +45,13 @@ pub(crate) enum Audience {
 }
 
 #[derive(Queryable)]
-struct Recipient {
+struct Person {
     id: Uuid,
     email: String,
 }
 
-async fn recipients(c: &mut Conn, alert: &str, audiences: &[Audience]) -> Result<Vec<Recipient>> {
-    let mut out: Vec<Recipient> = Vec::new();
+async fn recipients(c: &mut Conn, alert: &str, audiences: &[Audience]) -> Result<Vec<Person>> {
+    let mut out: Vec<Person> = Vec::new();
     let mut seen = BTreeSet::new();
     for audience in audiences {
         let q = users::table.inner_join(orgs_t::table).filter(users::active.eq(true)).into_boxed();
@@ -67,7 +70,7 @@ async fn recipients(c: &mut Conn, alert: &str, audiences: &[Audience]) -> Result
         let opted_out = user_alert_preferences::table
             .filter(user_alert_preferences::alert.eq(alert).and(user_alert_preferences::enabled.eq(false)))
             .select(user_alert_preferences::user_id);
-        let rows: Vec<Recipient> =
+        let rows: Vec<Person> =
             q.filter(users::id.ne_all(opted_out)).select((users::id, users::email)).order(users::id).load(c).await?;
         for r in rows {
             if seen.insert(r.id) {
@@ -91,13 +94,8 @@ pub(crate) async fn fan_out(
     let people = recipients(c, alert, audiences).await?;
     for person in &people {
         let key = format!("{alert_key}:{}", person.id);
-        jobs::enqueue(
-            c,
-            "mail.send",
-            json!({ "to": person.email, "subject": subject, "body": body, "key": key, "prefecture": prefecture }),
-            Some(format!("mail:{key}")),
-        )
-        .await?;
+        let mail = SendMail { to: person.email.clone(), subject: subject.into(), body: body.into(), key, prefecture };
+        jobs::enqueue(c, &mail).await?;
     }
     Ok(people.len())
 }
@@ -138,26 +136,11 @@ fn recipient_ja(recipient: &str) -> &'static str {
     }
 }
 
-#[derive(Deserialize)]
-struct IncidentPayload {
-    incident_id: Uuid,
-    #[serde(default)]
-    from: Option<String>,
-    #[serde(default)]
-    to: Option<String>,
-    #[serde(default)]
-    recipient: Option<String>,
-    #[serde(default)]
-    due_at: Option<DateTime<Utc>>,
-    #[serde(default)]
-    state: Option<String>,
-}
-
-async fn incident_alert(c: &mut Conn, job: &Job) -> Result<usize> {
+/// The incident as it is now (the payload carries ids, the facts are read again), who hears of
+/// it, and the body every incident alert shares; `None` once the incident is gone.
+async fn incident_news(c: &mut Conn, incident_id: Uuid) -> Result<Option<IncidentNews>> {
     let system = Principal::system();
-    let payload: IncidentPayload = serde_json::from_value(job.payload.clone()).map_err(Error::internal)?;
-    // The incident as it is now: the payload carries ids, the facts are read again.
-    let Some(incident) = incidents::find(c, &system, payload.incident_id).await? else { return Ok(0) };
+    let Some(incident) = incidents::find(c, &system, incident_id).await? else { return Ok(None) };
     let hospital = organisations::get(c, &system, incident.hospital_id).await?;
     let mut audiences = vec![Audience::PrefectureOfficials(incident.prefecture_code), Audience::Ministry];
     if let Some(hc) = incident.jurisdiction_id {
@@ -178,67 +161,159 @@ async fn incident_alert(c: &mut Conn, job: &Job) -> Result<usize> {
         },
         incident.id,
     );
-    let p = Some(incident.prefecture_code);
-    match job.kind.as_str() {
-        "alert.incident_created" => {
-            let subject =
-                format!("【Renkei】新規インシデント報告: {}（{}）", hospital.name, kind_ja(incident.kind.as_str()));
-            fan_out(
-                c,
-                "incident_created",
-                &format!("incident-created:{}", incident.id),
-                &audiences,
-                &subject,
-                &detail,
-                p,
-            )
-            .await
-        }
-        "alert.incident_phase_changed" => {
-            let from = payload.from.unwrap_or_default();
-            let to = payload.to.unwrap_or_default();
-            let subject = format!(
-                "【Renkei】インシデントのフェーズ変更: {}（{} → {}）",
-                hospital.name,
-                phase_ja(&from),
-                phase_ja(&to)
-            );
-            fan_out(
-                c,
-                "incident_phase_changed",
-                &format!("incident-phase:{}:{to}", incident.id),
-                &audiences,
-                &subject,
-                &detail,
-                p,
-            )
-            .await
-        }
-        _ => {
-            let recipient = payload.recipient.unwrap_or_default();
-            let state = payload.state.unwrap_or_default();
-            let due = payload.due_at.map(format_jst).unwrap_or_default();
-            let when =
-                if state == "overdue" { "期限を過ぎています" } else { "期限が近づいています" };
-            let subject = format!("【Renkei】{}の{}: {}", recipient_ja(&recipient), when, hospital.name);
-            let body = format!("{}の期限: {due}\n\n{detail}", recipient_ja(&recipient));
-            audiences.push(Audience::HospitalAdmins(incident.hospital_id));
-            fan_out(
-                c,
-                "incident_clock",
-                &format!("incident-clock:{}:{recipient}:{state}", incident.id),
-                &audiences,
-                &subject,
-                &body,
-                p,
-            )
-            .await
-        }
+    Ok(Some(IncidentNews { incident, hospital: hospital.name, audiences, detail }))
+}
+
+struct IncidentNews {
+    incident: Incident,
+    hospital: String,
+    audiences: Vec<Audience>,
+    detail: String,
+}
+
+/// `alert.incident_created`: a hospital reported an incident.
+#[derive(Serialize, Deserialize)]
+pub struct IncidentCreated {
+    pub incident_id: Uuid,
+    /// Whose dead job it is (`deadJobs`, row-level security).
+    pub prefecture: i16,
+}
+
+impl BackgroundJob for IncidentCreated {
+    const NAME: &'static str = "alert.incident_created";
+
+    fn dedup_key(&self) -> Option<String> {
+        Some(format!("incident-created:{}", self.incident_id))
+    }
+
+    async fn run(self, ctx: &Context) -> std::result::Result<(), JobError> {
+        ctx.as_system(move |c| {
+            Box::pin(async move {
+                let Some(news) = incident_news(c, self.incident_id).await? else { return Ok(0) };
+                let subject = format!(
+                    "【Renkei】新規インシデント報告: {}（{}）",
+                    news.hospital,
+                    kind_ja(news.incident.kind.as_str())
+                );
+                let key = format!("incident-created:{}", news.incident.id);
+                let p = Some(news.incident.prefecture_code);
+                fan_out(c, "incident_created", &key, &news.audiences, &subject, &news.detail, p).await
+            })
+        })
+        .await
+        .map(drop)
     }
 }
 
-/// Regions and prefectures without a critical-infrastructure hospital in force, mailed to the
-/// ministry with where the law's requirements stand.
+/// `alert.incident_phase_changed`: an incident moved on the flowchart.
+#[derive(Serialize, Deserialize)]
+pub struct IncidentPhaseChanged {
+    pub incident_id: Uuid,
+    pub from: Phase,
+    pub to: Phase,
+    /// Whose dead job it is (`deadJobs`, row-level security).
+    pub prefecture: i16,
+}
+
+impl BackgroundJob for IncidentPhaseChanged {
+    const NAME: &'static str = "alert.incident_phase_changed";
+
+    fn dedup_key(&self) -> Option<String> {
+        Some(format!("incident-phase:{}:{}", self.incident_id, self.to))
+    }
+
+    async fn run(self, ctx: &Context) -> std::result::Result<(), JobError> {
+        ctx.as_system(move |c| {
+            Box::pin(async move {
+                let Some(news) = incident_news(c, self.incident_id).await? else { return Ok(0) };
+                let subject = format!(
+                    "【Renkei】インシデントのフェーズ変更: {}（{} → {}）",
+                    news.hospital,
+                    phase_ja(self.from.as_str()),
+                    phase_ja(self.to.as_str())
+                );
+                let key = format!("incident-phase:{}:{}", news.incident.id, self.to);
+                let p = Some(news.incident.prefecture_code);
+                fan_out(c, "incident_phase_changed", &key, &news.audiences, &subject, &news.detail, p).await
+            })
+        })
+        .await
+        .map(drop)
+    }
+}
+
+/// `alert.incident_clock`: a regulatory clock entered its warning period or ran out.
+#[derive(Serialize, Deserialize)]
+pub struct IncidentClock {
+    pub incident_id: Uuid,
+    /// Whose dead job it is (`deadJobs`, row-level security).
+    pub prefecture: i16,
+    pub recipient: Recipient,
+    pub due_at: DateTime<Utc>,
+    /// `due_soon` or `overdue`.
+    pub state: String,
+}
+
+impl BackgroundJob for IncidentClock {
+    const NAME: &'static str = "alert.incident_clock";
+
+    fn dedup_key(&self) -> Option<String> {
+        Some(format!("incident-clock:{}:{}:{}", self.incident_id, self.recipient, self.state))
+    }
+
+    async fn run(self, ctx: &Context) -> std::result::Result<(), JobError> {
+        ctx.as_system(move |c| {
+            Box::pin(async move {
+                let Some(mut news) = incident_news(c, self.incident_id).await? else { return Ok(0) };
+                let recipient = recipient_ja(self.recipient.as_str());
+                let when = if self.state == "overdue" {
+                    "期限を過ぎています"
+                } else {
+                    "期限が近づいています"
+                };
+                let subject = format!("【Renkei】{recipient}の{when}: {}", news.hospital);
+                let body = format!("{recipient}の期限: {}\n\n{}", format_jst(self.due_at), news.detail);
+                news.audiences.push(Audience::HospitalAdmins(news.incident.hospital_id));
+                let key = format!("incident-clock:{}:{}:{}", news.incident.id, self.recipient, self.state);
+                let p = Some(news.incident.prefecture_code);
+                fan_out(c, "incident_clock", &key, &news.audiences, &subject, &body, p).await
+            })
+        })
+        .await
+        .map(drop)
+    }
+}
+
+/// `scan.incident_clocks`: queues an [`IncidentClock`] per clock due soon or overdue, each
+/// minute.
+#[derive(Serialize, Deserialize)]
+pub struct ScanIncidentClocks {}
+
+impl BackgroundJob for ScanIncidentClocks {
+    const NAME: &'static str = "scan.incident_clocks";
+
+    async fn run(self, ctx: &Context) -> std::result::Result<(), JobError> {
+        ctx.as_system(|c| {
+            Box::pin(async move { incidents::enqueue_clock_alerts(c, &Principal::system(), Utc::now()).await })
+        })
+        .await
+        .map(drop)
+    }
+}
+
+/// `alert.designation_coverage`: regions and prefectures without a critical-infrastructure
+/// hospital in force, mailed to the ministry daily with where the law's requirements stand.
+#[derive(Serialize, Deserialize)]
+pub struct DesignationCoverage {}
+
+impl BackgroundJob for DesignationCoverage {
+    const NAME: &'static str = "alert.designation_coverage";
+
+    async fn run(self, ctx: &Context) -> std::result::Result<(), JobError> {
+        ctx.as_system(|c| Box::pin(coverage_alert(c))).await.map(drop)
+    }
+}
+
 async fn coverage_alert(c: &mut Conn) -> Result<usize> {
     let geo = Geography::load(c).await?;
     let today = crate::incidents::clocks::day_of(Utc::now());
@@ -265,147 +340,74 @@ async fn coverage_alert(c: &mut Conn) -> Result<usize> {
     fan_out(c, "designation_coverage", &format!("coverage:{today}"), &[Audience::Ministry], &subject, &body, None).await
 }
 
-#[derive(Deserialize)]
-struct MailPayload {
-    to: String,
-    subject: String,
-    body: String,
-    key: String,
+/// `mail.send`: one message to one person. It sends once and records its key, so a retried job
+/// never sends the same message twice.
+#[derive(Serialize, Deserialize)]
+pub struct SendMail {
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+    pub key: String,
+    /// Whose dead job it is (`deadJobs`, row-level security); none for the ministry's mail.
+    #[serde(default)]
+    pub prefecture: Option<i16>,
 }
 
 /// How long a sent mail's record waits for an unreachable database (less than a job's lease).
 const DELIVERY_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
 
-async fn send_mail(db: &Db, mailer: &Mailer, job: &Job) -> anyhow::Result<()> {
-    let mail: MailPayload = serde_json::from_value(job.payload.clone())?;
-    let system = Principal::system();
-    let key = mail.key.clone();
-    let already: i64 = db
-        .run(&system, move |c| {
-            Box::pin(async move { Ok(email_deliveries::table.find(key).count().get_result(c).await?) })
-        })
-        .await
-        .map_err(anyhow::Error::from)?;
-    if already > 0 {
-        return Ok(());
-    }
-    let m = Mail { to: mail.to.clone(), subject: mail.subject.clone(), body: mail.body, key: mail.key.clone() };
-    mailer.send(&m).await?;
-    let (key, to, subject, job_id) = (mail.key, mail.to, mail.subject, job.id);
-    // The relay has the message: the record must follow it, or a retry would send it again.
-    db.run_patiently(&system, DELIVERY_PATIENCE, |c| {
-        let (key, to, subject) = (key.clone(), to.clone(), subject.clone());
-        Box::pin(async move {
-            diesel::insert_into(email_deliveries::table)
-                .values((
-                    email_deliveries::key.eq(key),
-                    email_deliveries::job_id.eq(job_id),
-                    email_deliveries::recipient.eq(to),
-                    email_deliveries::subject.eq(subject),
-                ))
-                .on_conflict_do_nothing()
-                .execute(c)
-                .await?;
-            Ok(())
-        })
-    })
-    .await
-    .map_err(anyhow::Error::from)?;
-    Ok(())
-}
+impl BackgroundJob for SendMail {
+    const NAME: &'static str = "mail.send";
 
-/// Runs one job of any kind the worker knows.
-pub async fn run(db: &Db, mailer: &Mailer, job: &Job) -> anyhow::Result<()> {
-    let system = Principal::system();
-    let detail = anyhow::Error::from;
-    match job.kind.as_str() {
-        "mail.send" => send_mail(db, mailer, job).await,
-        "alert.incident_created" | "alert.incident_phase_changed" | "alert.incident_clock" => {
-            let job = job.clone();
-            db.run(&system, move |c| Box::pin(async move { incident_alert(c, &job).await }))
-                .await
-                .map(|_| ())
-                .map_err(detail)
-        }
-        "alert.designation_coverage" => {
-            db.run(&system, |c| Box::pin(coverage_alert(c))).await.map(|_| ()).map_err(detail)
-        }
-        "scan.incident_clocks" => db
-            .run(&system, |c| {
-                Box::pin(async move { incidents::enqueue_clock_alerts(c, &Principal::system(), Utc::now()).await })
+    fn dedup_key(&self) -> Option<String> {
+        Some(format!("mail:{}", self.key))
+    }
+
+    async fn run(self, ctx: &Context) -> std::result::Result<(), JobError> {
+        let key = self.key.clone();
+        let already: i64 = ctx
+            .as_system(move |c| {
+                Box::pin(async move { Ok(email_deliveries::table.find(key).count().get_result(c).await?) })
             })
-            .await
-            .map(|_| ())
-            .map_err(detail),
-        "bundle.build" => {
-            let id = job.payload["bundle_id"]
-                .as_str()
-                .and_then(|s| s.parse::<Uuid>().ok())
-                .ok_or_else(|| anyhow::anyhow!("bundle.build without a bundle_id"))?;
-            crate::bundles::build_and_store(db, id).await.map_err(detail)
+            .await?;
+        if already > 0 {
+            return Ok(());
         }
-        "bundle.scheduled" => {
-            let fy = job.payload["fiscal_year"].as_i64().unwrap_or_default() as i32;
-            db.run(&system, move |c| {
-                Box::pin(async move { crate::bundles::request(c, &Principal::system(), fy, None).await.map(|_| ()) })
-            })
-            .await
-            .map_err(detail)
-        }
-        "scan.checklist_reminders" => db
-            .run(&system, |c| {
+        let m = Mail { to: self.to.clone(), subject: self.subject.clone(), body: self.body, key: self.key.clone() };
+        ctx.mailer.send(&m).await.map_err(|e| JobError::new(mail_failure(&e), e))?;
+        let (key, to, subject, job_id) = (self.key, self.to, self.subject, ctx.job_id);
+        // The relay has the message: the record must follow it, or a retry would send it again.
+        ctx.db
+            .run_patiently(&Principal::system(), DELIVERY_PATIENCE, |c| {
+                let (key, to, subject) = (key.clone(), to.clone(), subject.clone());
                 Box::pin(async move {
-                    let today = crate::incidents::clocks::day_of(Utc::now());
-                    crate::checklists::reminders::overdue_digests(c, today).await?;
-                    crate::checklists::reminders::window_closing(c, today).await
+                    diesel::insert_into(email_deliveries::table)
+                        .values((
+                            email_deliveries::key.eq(key),
+                            email_deliveries::job_id.eq(job_id),
+                            email_deliveries::recipient.eq(to),
+                            email_deliveries::subject.eq(subject),
+                        ))
+                        .on_conflict_do_nothing()
+                        .execute(c)
+                        .await?;
+                    Ok(())
                 })
             })
-            .await
-            .map(|_| ())
-            .map_err(detail),
-        "maintenance.clean_jobs" => {
-            db.run(&system, |c| Box::pin(jobs::clean_finished(c, 30))).await.map(|_| ()).map_err(detail)
-        }
-        other => anyhow::bail!("unknown job kind {other:?}"),
+            .await?;
+        Ok(())
     }
 }
 
-/// Periodic work, queued by every replica but run once per period: the dedup key names the
-/// period, so the first replica to queue it wins and the others' inserts do nothing.
-pub async fn schedule(db: &Db, now: DateTime<Utc>) -> Result<()> {
-    let minute = now.format("%Y-%m-%dT%H:%M").to_string();
-    let today = crate::incidents::clocks::day_of(now);
-    let day = today.to_string();
-    // The national bundle of the current fiscal year, weekly: queued by the first tick of each
-    // ISO week in Japan (a Monday, unless no worker ran then).
-    let week = today.iso_week();
-    let week = format!("{}-W{:02}", week.year(), week.week());
-    let fiscal_year = crate::bundles::fiscal_year_of(today);
-    db.run(&Principal::system(), move |c| {
-        Box::pin(async move {
-            jobs::enqueue(
-                c,
-                "bundle.scheduled",
-                json!({ "fiscal_year": fiscal_year }),
-                Some(format!("bundle.scheduled:{week}")),
-            )
-            .await?;
-            jobs::enqueue(c, "scan.incident_clocks", json!({}), Some(format!("scan.incident_clocks:{minute}"))).await?;
-            jobs::enqueue(
-                c,
-                "alert.designation_coverage",
-                json!({}),
-                Some(format!("alert.designation_coverage:{day}")),
-            )
-            .await?;
-            jobs::enqueue(c, "scan.checklist_reminders", json!({}), Some(format!("scan.checklist_reminders:{day}")))
-                .await?;
-            jobs::enqueue(c, "maintenance.clean_jobs", json!({}), Some(format!("maintenance.clean_jobs:{day}")))
-                .await?;
-            Ok(())
-        })
-    })
-    .await
+/// What went wrong in sending, from lettre's error under the mailer's context.
+fn mail_failure(e: &anyhow::Error) -> Failure {
+    if e.downcast_ref::<lettre::address::AddressError>().is_some() {
+        Failure::BadAddress
+    } else if e.downcast_ref::<lettre::transport::smtp::Error>().is_some() {
+        Failure::SmtpRefused
+    } else {
+        Failure::Internal
+    }
 }
 
 /// The alerts a user has switched off.

@@ -31,7 +31,9 @@ pub struct Fixture {
     /// A ransomware incident of the Osaka hospital, discovered two days ago, with a task.
     pub osaka_incident: Uuid,
     pub osaka_task: Uuid,
-    /// A dead job about Osaka, and a marker string that only its payload carries.
+    /// A dead job about Osaka's incident, and a marker string that only its payload carries.
+    /// `deadJobs` shows the incident's id and never the marker (see `Job::shown_payload`), so it
+    /// is by the id that a caller who sees the job is caught.
     pub osaka_dead_job: i64,
     pub osaka_dead_job_marker: String,
     /// A reporting bundle of Osaka's.
@@ -231,11 +233,11 @@ async fn bundle(db: &Db, prefecture: i16) -> Uuid {
     .unwrap_or_else(|e| panic!("fixture bundle: {e} {}", e.detail()))
 }
 
-async fn dead_job(db: &Db, prefecture: i16, marker: &str) -> i64 {
+async fn dead_job(db: &Db, prefecture: i16, incident: Uuid, marker: &str) -> i64 {
     use diesel::prelude::*;
     use diesel_async::RunQueryDsl;
     use renkei_core::schema::jobs;
-    let payload = serde_json::json!({ "prefecture": prefecture, "marker": marker });
+    let payload = serde_json::json!({ "prefecture": prefecture, "incident_id": incident, "marker": marker });
     db.run(&Principal::system(), move |c| {
         Box::pin(async move {
             Ok(diesel::insert_into(jobs::table)
@@ -267,7 +269,7 @@ impl Fixture {
         let tokyo_hospital2 = care(db, K::Hospital, "東京北病院", 13, tokyo_centre2, 420, "1310000002").await;
         let (osaka_incident, osaka_task) = incident(db, &osaka).await;
         let osaka_dead_job_marker = format!("osaka-dead-job-{}", Uuid::new_v4());
-        let osaka_dead_job = dead_job(db, 27, &osaka_dead_job_marker).await;
+        let osaka_dead_job = dead_job(db, 27, osaka_incident, &osaka_dead_job_marker).await;
         let osaka_bundle = bundle(db, 27).await;
         let osaka_submission = submission(db, &osaka).await;
         Self {

@@ -1,19 +1,63 @@
-//! The worker: claims jobs from PostgreSQL, runs them, and keeps periodic work queued. Any number
-//! of replicas run side by side; Redis only wakes them sooner.
+//! The worker: claims jobs from PostgreSQL, runs them by kind through its [`registry`], and keeps
+//! periodic work queued ([`schedule`]). Any number of replicas run side by side; Redis only wakes
+//! them sooner.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Datelike, Utc};
 use futures::StreamExt;
+use renkei_core::Principal;
+use renkei_core::alerts::{self, SendMail};
+use renkei_core::bundles::{self, BuildBundle, ScheduledBundle};
+use renkei_core::checklists::reminders::ScanReminders;
 use renkei_core::config::{parse_or, var_opt};
 use renkei_core::db::Db;
-use renkei_core::jobs::{self, Job};
+use renkei_core::jobs::{self, BackgroundJob, CleanJobs, Context, Job, Registry};
 use renkei_core::mail::Mailer;
 use renkei_core::metrics::Metrics;
-use renkei_core::{Principal, alerts};
 use tokio::sync::{Notify, watch};
 use tracing::Instrument;
+
+/// Every kind this worker runs. A kind's name is a contract with the rows already queued: a
+/// type may change, its name and payload fields stay (see `worker/tests/jobs.rs`).
+pub fn registry() -> Registry {
+    Registry::default()
+        .register::<SendMail>()
+        .register::<alerts::IncidentCreated>()
+        .register::<alerts::IncidentPhaseChanged>()
+        .register::<alerts::IncidentClock>()
+        .register::<alerts::ScanIncidentClocks>()
+        .register::<alerts::DesignationCoverage>()
+        .register::<ScanReminders>()
+        .register::<BuildBundle>()
+        .register::<ScheduledBundle>()
+        .register::<CleanJobs>()
+}
+
+/// Periodic work, queued by every replica but run once per period: the dedup key names the
+/// period, so the first replica to queue it wins and the others' inserts do nothing.
+pub async fn schedule(db: &Db, now: DateTime<Utc>) -> renkei_core::Result<()> {
+    let minute = now.format("%Y-%m-%dT%H:%M").to_string();
+    let today = renkei_core::incidents::clocks::day_of(now);
+    let day = today.to_string();
+    // The national bundle of the current fiscal year, weekly: queued by the first tick of each
+    // ISO week in Japan (a Monday, unless no worker ran then).
+    let week = today.iso_week();
+    let week = format!("{}-W{:02}", week.year(), week.week());
+    let fiscal_year = bundles::fiscal_year_of(today);
+    db.run(&Principal::system(), move |c| {
+        Box::pin(async move {
+            jobs::enqueue_once_per(c, &ScheduledBundle { fiscal_year }, &week).await?;
+            jobs::enqueue_once_per(c, &alerts::ScanIncidentClocks {}, &minute).await?;
+            jobs::enqueue_once_per(c, &alerts::DesignationCoverage {}, &day).await?;
+            jobs::enqueue_once_per(c, &ScanReminders {}, &day).await?;
+            jobs::enqueue_once_per(c, &CleanJobs {}, &day).await
+        })
+    })
+    .await
+}
 
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {
@@ -50,6 +94,7 @@ pub struct Worker {
     pub id: String,
     db: Db,
     mailer: Arc<Mailer>,
+    registry: Registry,
     metrics: Arc<Metrics>,
     config: WorkerConfig,
     redis: Option<redis::Client>,
@@ -79,7 +124,8 @@ impl Worker {
             std::process::id(),
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
-        Self { id, db, mailer: Arc::new(mailer), metrics, config, redis, wake: Arc::new(Notify::new()) }
+        let mailer = Arc::new(mailer);
+        Self { id, db, mailer, registry: registry(), metrics, config, redis, wake: Arc::new(Notify::new()) }
     }
 
     /// Claims and runs one due job, if there is one.
@@ -103,7 +149,8 @@ impl Worker {
             renkei_core::telemetry::set_parent_from(&span, &carrier);
         }
         let started = Instant::now();
-        let work = alerts::run(&self.db, &self.mailer, &job).instrument(span.clone());
+        let ctx = Context { db: self.db.clone(), mailer: self.mailer.clone(), job_id: job.id };
+        let work = self.registry.run(&job, &ctx).instrument(span.clone());
         tokio::pin!(work);
         let result = tokio::select! {
             r = &mut work => Some(r),
@@ -130,21 +177,21 @@ impl Worker {
                     Box::pin(async move { jobs::complete(c, id, &worker).await })
                 })
                 .await?;
-                if job.kind == "mail.send" {
+                if job.kind == SendMail::NAME {
                     self.metrics.mails.with_label_values(&["sent"]).inc();
                 }
                 Ran::Done
             }
             Some(Err(e)) => {
-                let error = format!("{e:#}");
-                tracing::warn!(parent: &span, error = %error, "job.failed");
-                if job.kind == "mail.send" {
+                // The code is stored and shown; the cause is for the log alone.
+                tracing::warn!(parent: &span, code = e.failure.code(), detail = %e.detail(), "job.failed");
+                if job.kind == SendMail::NAME {
                     self.metrics.mails.with_label_values(&["failed"]).inc();
                 }
                 let dead = job.attempts >= job.max_attempts;
                 self.settle(|c| {
-                    let (job, worker, error) = (job.clone(), worker.clone(), error.clone());
-                    Box::pin(async move { jobs::fail(c, &job, &worker, &error).await })
+                    let (job, worker) = (job.clone(), worker.clone());
+                    Box::pin(async move { jobs::fail(c, &job, &worker, e.failure).await })
                 })
                 .await?;
                 if dead { Ran::Dead } else { Ran::Retry }
@@ -195,7 +242,7 @@ impl Worker {
                             }
                         }
                     }
-                    Err(e) => tracing::debug!(error = %e, "worker.redis_unavailable"),
+                    Err(e) => tracing::debug!(detail = %e, "worker.redis_unavailable"),
                 }
                 tokio::time::sleep(Duration::from_secs(5)).await;
             }
@@ -213,8 +260,8 @@ impl Worker {
                 break;
             }
             if self.config.schedule && last_schedule.is_none_or(|t| t.elapsed() >= Duration::from_secs(30)) {
-                if let Err(e) = alerts::schedule(&self.db, chrono::Utc::now()).await {
-                    tracing::warn!(error = %e, detail = %e.detail(), "worker.schedule_failed");
+                if let Err(e) = schedule(&self.db, Utc::now()).await {
+                    tracing::warn!(code = %e.code, detail = %jobs::redact(&e.detail()), "worker.schedule_failed");
                 }
                 last_schedule = Some(Instant::now());
             }
@@ -227,7 +274,7 @@ impl Worker {
             match self.run_one(&shutdown).await {
                 Ok(Some(_)) => continue,
                 Ok(None) => {}
-                Err(e) => tracing::warn!(error = %format!("{e:#}"), "worker.claim_failed"),
+                Err(e) => tracing::warn!(detail = %jobs::redact(&format!("{e:#}")), "worker.claim_failed"),
             }
             tokio::select! {
                 _ = self.wake.notified() => {}
@@ -235,7 +282,7 @@ impl Worker {
                 _ = shutdown.changed() => {}
             }
         }
-        tracing::info!(worker = %self.id, "worker stopped");
+        tracing::info!(worker = %self.id, "worker.stopped");
         Ok(())
     }
 }

@@ -62,13 +62,13 @@ async fn main() -> anyhow::Result<()> {
     .run();
     let server_handle = server.handle();
     tokio::spawn(server);
-    tracing::info!(worker = %worker.id, bind = %bind, "renkei-worker started");
+    tracing::info!(worker = %worker.id, bind = %bind, "worker.started");
 
     tokio::spawn(async move {
         let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(s) => s,
             Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                tracing::error!(detail = %e, "worker.sigterm_unavailable");
                 return;
             }
         };
@@ -76,7 +76,8 @@ async fn main() -> anyhow::Result<()> {
             _ = term.recv() => {}
             _ = tokio::signal::ctrl_c() => {}
         }
-        tracing::info!("shutting down: finishing or releasing the current job");
+        // The current job is finished within the grace period, or released.
+        tracing::info!("worker.stopping");
         let _ = stop_tx.send(true);
     });
     worker.run(stop_rx).await?;

@@ -199,7 +199,7 @@ async fn periodic_scans_are_queued_once_per_period() {
     let app = quiet_app().await;
     let now = chrono::Utc::now();
     for _ in 0..3 {
-        renkei_core::alerts::schedule(&app.state.db, now).await.expect("schedule");
+        renkei_worker::schedule(&app.state.db, now).await.expect("schedule");
     }
     assert_eq!(count(&app, "SELECT count(*) AS n FROM jobs WHERE kind = 'scan.incident_clocks'").await, 1);
     // The coverage scan tells the ministry which regions lack a designated hospital.

@@ -56,7 +56,7 @@ async fn periodic_work_is_queued_once_per_period_and_the_weekly_bundle_is_built(
     for (now, when, (clocks, daily, bundles)) in ticks {
         // Two replicas tick at the same moment.
         for _ in 0..2 {
-            renkei_core::alerts::schedule(&app.state.db, now).await.expect("schedule");
+            renkei_worker::schedule(&app.state.db, now).await.expect("schedule");
         }
         let q = queued(&app).await;
         assert_eq!(q.get(CLOCKS).copied(), Some(clocks), "{when}: the clock scan, once a minute");

@@ -1,20 +1,43 @@
 //! Checklist reminders, found by a daily scan (run as the system): a weekly digest to each
 //! hospital whose "no" answers are past their target date with no later yes (one mail per
 //! hospital, not per item), and a reminder to hospitals that have not submitted when their
-//! prefecture's window closes within a week.
+//! prefecture's window closes within a week. The scan is a job of its own ([`ScanReminders`]);
+//! the mails go out through the alerts' [`fan_out`], as every alert's do.
 
 use std::collections::BTreeMap;
 
-use chrono::{Datelike, NaiveDate};
+use chrono::{Datelike, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Date, Jsonb, SmallInt, Text};
 use diesel_async::RunQueryDsl;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::submissions::answers_of;
 use crate::alerts::{Audience, fan_out};
 use crate::db::Conn;
+use crate::jobs::{BackgroundJob, Context, JobError};
 use crate::{Principal, Result, Role};
+
+/// `scan.checklist_reminders`: the overdue digests and the window reminders, daily.
+#[derive(Serialize, Deserialize)]
+pub struct ScanReminders {}
+
+impl BackgroundJob for ScanReminders {
+    const NAME: &'static str = "scan.checklist_reminders";
+
+    async fn run(self, ctx: &Context) -> std::result::Result<(), JobError> {
+        ctx.as_system(|c| {
+            Box::pin(async move {
+                let today = crate::incidents::clocks::day_of(Utc::now());
+                overdue_digests(c, today).await?;
+                window_closing(c, today).await
+            })
+        })
+        .await
+        .map(drop)
+    }
+}
 
 /// How long before a window closes the reminder goes out.
 const WINDOW_NOTICE_DAYS: i64 = 7;

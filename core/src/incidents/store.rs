@@ -4,7 +4,6 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use serde_json::json;
 use uuid::Uuid;
 
 use super::clocks::{self, Clock, Facts};
@@ -16,7 +15,7 @@ use crate::schema::{
     ransomware_points, ransomware_preparedness,
 };
 use crate::text::{optional_text, text_field};
-use crate::{Error, Principal, Result, Role, jobs};
+use crate::{Error, Principal, Result, Role, alerts, jobs};
 
 #[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = incidents)]
@@ -267,13 +266,7 @@ pub async fn raise(c: &mut Conn, p: &Principal, report: Report, now: DateTime<Ut
         ))
         .execute(c)
         .await?;
-    jobs::enqueue(
-        c,
-        "alert.incident_created",
-        json!({ "incident_id": id, "hospital_id": hospital_id, "prefecture": hospital.prefecture_code, "kind": report.kind }),
-        Some(format!("incident-created:{id}")),
-    )
-    .await?;
+    jobs::enqueue(c, &alerts::IncidentCreated { incident_id: id, prefecture: hospital.prefecture_code }).await?;
     Ok(incident)
 }
 
@@ -373,13 +366,9 @@ pub async fn move_phase(c: &mut Conn, p: &Principal, id: Uuid, to: Phase) -> Res
         .returning(Incident::as_returning())
         .get_result(c)
         .await?;
-    jobs::enqueue(
-        c,
-        "alert.incident_phase_changed",
-        json!({ "incident_id": id, "from": current.phase, "to": to, "prefecture": current.prefecture_code }),
-        Some(format!("incident-phase:{id}:{to}")),
-    )
-    .await?;
+    let moved_on =
+        alerts::IncidentPhaseChanged { incident_id: id, from: current.phase, to, prefecture: current.prefecture_code };
+    jobs::enqueue(c, &moved_on).await?;
     Ok(moved)
 }
 
@@ -619,19 +608,14 @@ pub async fn enqueue_clock_alerts(c: &mut Conn, p: &Principal, now: DateTime<Utc
     let pressing = pressing_clocks(c, p, now).await?;
     for (incident, clock) in &pressing {
         let state = if clock.state == clocks::ClockState::Overdue { "overdue" } else { "due_soon" };
-        jobs::enqueue(
-            c,
-            "alert.incident_clock",
-            json!({
-                "incident_id": incident.id,
-                "prefecture": incident.prefecture_code,
-                "recipient": clock.recipient,
-                "due_at": clock.due_at,
-                "state": state,
-            }),
-            Some(format!("incident-clock:{}:{}:{state}", incident.id, clock.recipient)),
-        )
-        .await?;
+        let alert = alerts::IncidentClock {
+            incident_id: incident.id,
+            prefecture: incident.prefecture_code,
+            recipient: clock.recipient,
+            due_at: clock.due_at,
+            state: state.into(),
+        };
+        jobs::enqueue(c, &alert).await?;
     }
     Ok(pressing.len())
 }

@@ -1,30 +1,94 @@
-//! Enqueuing durable jobs. A job is written in the transaction of the change that causes it, so
-//! it exists exactly when the change does; the worker (issue #6) claims and runs it.
+//! Durable jobs. A job is written in the transaction of the change that causes it, so it exists
+//! exactly when the change does; the worker claims it, runs it through a [`Registry`], and keeps
+//! its lease, attempts, backoff and dead state here.
+//!
+//! Each kind of job is a type ([`BackgroundJob`]) in the module of its domain: its name (the
+//! `kind` column), its payload (the type itself, as JSON in `payload`) and what makes two jobs
+//! one (the dedup key). Queuing goes through the type, so a payload is built in one place.
 
+mod failure;
+mod registry;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use diesel::sql_types::{Integer, Text};
 use diesel_async::RunQueryDsl;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
-use crate::Result;
-use crate::db::Conn;
+pub use failure::{Failure, JobError, redact};
+pub use registry::Registry;
+
+use crate::db::{Conn, Db, DbFuture};
+use crate::mail::Mailer;
 use crate::schema::jobs;
+use crate::{Error, Principal, Result};
 
-/// Queues `kind` with `payload`; a job with the same `dedup_key` already queued makes this a
-/// no-op. The current trace context travels along, so that the work done later joins the
-/// request's trace.
-pub async fn enqueue(conn: &mut Conn, kind: &str, payload: serde_json::Value, dedup_key: Option<String>) -> Result<()> {
+/// One kind of job. The type is its payload: what is queued is the value, serialised.
+pub trait BackgroundJob: Serialize + DeserializeOwned + Send + 'static {
+    /// The `kind` column. Rows queued by an earlier version are found by it after a rollout, so
+    /// a name never changes, and a payload field is never renamed or made required.
+    const NAME: &'static str;
+
+    /// Two jobs with the same key are one: queuing the second while the first is kept does
+    /// nothing (finished jobs are kept 30 days). Without one (the default) each job queued runs;
+    /// periodic work is keyed by its period instead ([`enqueue_once_per`]).
+    fn dedup_key(&self) -> Option<String> {
+        None
+    }
+
+    fn run(self, ctx: &Context) -> impl Future<Output = std::result::Result<(), JobError>> + Send;
+}
+
+/// What a running job may use.
+pub struct Context {
+    pub db: Db,
+    pub mailer: Arc<Mailer>,
+    /// The job's row, for records that point back at it.
+    pub job_id: i64,
+}
+
+impl Context {
+    /// One transaction as the system (the ministry), as most jobs run.
+    pub async fn as_system<R: Send>(
+        &self,
+        f: impl for<'c> FnOnce(&'c mut Conn) -> DbFuture<'c, R> + Send,
+    ) -> std::result::Result<R, JobError> {
+        Ok(self.db.run(&Principal::system(), f).await?)
+    }
+}
+
+/// Queues `job` unless a job with its dedup key is already kept. The current trace context
+/// travels along, so that the work done later joins the request's trace.
+pub async fn enqueue<J: BackgroundJob>(conn: &mut Conn, job: &J) -> Result<()> {
+    insert(conn, job, job.dedup_key()).await
+}
+
+/// Queues periodic work once per `period` (a minute, a day, a week, as text): the key names the
+/// kind and the period, so every replica may queue it and the first one's row is the job.
+pub async fn enqueue_once_per<J: BackgroundJob>(conn: &mut Conn, job: &J, period: &str) -> Result<()> {
+    insert(conn, job, Some(format!("{}:{period}", J::NAME))).await
+}
+
+async fn insert<J: BackgroundJob>(conn: &mut Conn, job: &J, dedup_key: Option<String>) -> Result<()> {
+    let payload = serde_json::to_value(job).map_err(Error::internal)?;
     let trace = serde_json::to_value(crate::telemetry::current_trace_context()).unwrap_or_default();
     // No conflict target: naming `dedup_key` would need read access to the queue, which row-level
     // security gives only the worker (the key is the only unique column a caller writes).
     diesel::insert_into(jobs::table)
-        .values((jobs::kind.eq(kind), jobs::payload.eq(payload), jobs::dedup_key.eq(dedup_key), jobs::trace.eq(trace)))
+        .values((
+            jobs::kind.eq(J::NAME),
+            jobs::payload.eq(payload),
+            jobs::dedup_key.eq(dedup_key),
+            jobs::trace.eq(trace),
+        ))
         .on_conflict_do_nothing()
         .execute(conn)
         .await?;
     Ok(())
 }
-
-use chrono::{DateTime, Utc};
-use diesel::sql_types::{Integer, Text};
 
 /// A claimed job.
 #[derive(Clone, Debug, Queryable, Selectable, QueryableByName)]
@@ -44,6 +108,31 @@ pub struct Job {
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     pub dead_at: Option<DateTime<Utc>>,
+}
+
+impl Job {
+    /// Why the job last failed. A `last_error` stored before codes existed may hold anything
+    /// (addresses, database causes), so it reads as [`Failure::Internal`].
+    pub fn failure(&self) -> Option<Failure> {
+        self.last_error.as_deref().map(Failure::of_stored)
+    }
+
+    /// The payload as clients may see it: only the fields that name what the job is about (ids,
+    /// the prefecture, the fiscal year), never a recipient, a subject or a body. A field a new
+    /// kind adds stays hidden until it is listed here.
+    pub fn shown_payload(&self) -> serde_json::Value {
+        const SHOWN: &[&str] = &["prefecture", "incident_id", "bundle_id", "fiscal_year"];
+        let shown = self
+            .payload
+            .as_object()
+            .map(|fields| {
+                fields.iter().filter(|(k, _)| SHOWN.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone()))
+            })
+            .into_iter()
+            .flatten()
+            .collect();
+        serde_json::Value::Object(shown)
+    }
 }
 
 /// Takes the next due job for `worker` for `lease_seconds`. The claim is one short statement:
@@ -88,9 +177,11 @@ pub fn backoff(attempts: i32) -> std::time::Duration {
     std::time::Duration::from_secs(base + jitter)
 }
 
-/// Records a failure: the job is retried later, or kept as dead after its last attempt.
-pub async fn fail(conn: &mut Conn, job: &Job, worker: &str, error: &str) -> Result<()> {
-    let error: String = error.chars().take(2000).collect();
+/// Records a failure: the job is retried later, or kept as dead after its last attempt. Only the
+/// code and its sentence are stored: `last_error` is shown to prefecture officials, the cause
+/// goes to the logs.
+pub async fn fail(conn: &mut Conn, job: &Job, worker: &str, failure: Failure) -> Result<()> {
+    let error = failure.stored();
     if job.attempts >= job.max_attempts {
         diesel::update(jobs::table.find(job.id).filter(jobs::locked_by.eq(worker)))
             .set((
@@ -184,6 +275,18 @@ pub async fn clean_finished(conn: &mut Conn, days: i64) -> Result<usize> {
     Ok(diesel::delete(jobs::table.filter(jobs::finished_at.lt(cutoff))).execute(conn).await?)
 }
 
+/// `maintenance.clean_jobs`: drops jobs finished over 30 days ago, daily.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct CleanJobs {}
+
+impl BackgroundJob for CleanJobs {
+    const NAME: &'static str = "maintenance.clean_jobs";
+
+    async fn run(self, ctx: &Context) -> std::result::Result<(), JobError> {
+        ctx.as_system(|c| Box::pin(clean_finished(c, 30))).await.map(drop)
+    }
+}
+
 /// The Redis channel a worker listens on to run new jobs at once.
 pub const WAKE_CHANNEL: &str = "renkei:jobs";
 
@@ -194,6 +297,6 @@ pub async fn wake(redis: &redis::Client) {
         redis::cmd("PUBLISH").arg(WAKE_CHANNEL).arg(1).query_async::<i64>(&mut conn).await
     };
     if let Ok(Err(e)) = tokio::time::timeout(std::time::Duration::from_millis(200), publish).await {
-        tracing::debug!(error = %e, "jobs.wake_failed");
+        tracing::debug!(detail = %e, "jobs.wake_failed");
     }
 }
