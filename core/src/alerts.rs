@@ -23,17 +23,20 @@ use crate::mail::Mail;
 use crate::registry::geography::Geography;
 use crate::registry::organisations;
 use crate::schema::{email_deliveries, organisations as orgs_t, user_alert_preferences, users};
-use crate::{Error, Principal, Result, Role};
+use crate::text::text_enum;
+use crate::{Principal, Result, Role};
 
-/// The alerts a person can switch on or off (all on by default).
-pub const ALERTS: &[&str] = &[
-    "incident_created",
-    "incident_phase_changed",
-    "incident_clock",
-    "designation_coverage",
-    "checklist_overdue",
-    "submission_window_closing",
-];
+text_enum! {
+    /// The alerts a person can switch on or off (all on by default).
+    Alert {
+        IncidentCreated = "incident_created",
+        IncidentPhaseChanged = "incident_phase_changed",
+        IncidentClock = "incident_clock",
+        DesignationCoverage = "designation_coverage",
+        ChecklistOverdue = "checklist_overdue",
+        SubmissionWindowClosing = "submission_window_closing",
+    }
+}
 
 /// Who gets an alert.
 #[derive(Clone, Copy, Debug)]
@@ -50,7 +53,7 @@ struct Person {
     email: String,
 }
 
-async fn recipients(c: &mut Conn, alert: &str, audiences: &[Audience]) -> Result<Vec<Person>> {
+async fn recipients(c: &mut Conn, alert: Alert, audiences: &[Audience]) -> Result<Vec<Person>> {
     let mut out: Vec<Person> = Vec::new();
     let mut seen = BTreeSet::new();
     for audience in audiences {
@@ -84,7 +87,7 @@ async fn recipients(c: &mut Conn, alert: &str, audiences: &[Audience]) -> Result
 /// Queues one mail per recipient, keyed `alert_key` + recipient.
 pub(crate) async fn fan_out(
     c: &mut Conn,
-    alert: &str,
+    alert: Alert,
     alert_key: &str,
     audiences: &[Audience],
     subject: &str,
@@ -100,42 +103,6 @@ pub(crate) async fn fan_out(
     Ok(people.len())
 }
 
-fn kind_ja(kind: &str) -> &'static str {
-    match kind {
-        "ransomware" => "ランサムウェア",
-        "unauthorised_access" => "不正アクセス",
-        "malware" => "マルウェア感染",
-        "phishing" => "フィッシング",
-        "dos" => "サービス妨害",
-        "near_miss" => "ヒヤリハット",
-        "threat_info" => "脅威情報",
-        _ => "その他",
-    }
-}
-
-fn phase_ja(phase: &str) -> &'static str {
-    match phase {
-        "detection" => "検知",
-        "initial_response" => "初動対応",
-        "recovery" => "復旧処理",
-        "post_incident" => "事後対応",
-        "closed" => "完了",
-        _ => "不明",
-    }
-}
-
-fn recipient_ja(recipient: &str) -> &'static str {
-    match recipient {
-        "mhlw" => "厚生労働省への報告",
-        "police" => "警察への届出",
-        "prefecture" => "都道府県への報告",
-        "ppc_preliminary" => "個人情報保護委員会への速報",
-        "ppc_final" => "個人情報保護委員会への確報",
-        "patients" => "本人（患者）への通知",
-        _ => "報告",
-    }
-}
-
 /// The incident as it is now (the payload carries ids, the facts are read again), who hears of
 /// it, and the body every incident alert shares; `None` once the incident is gone.
 async fn incident_news(c: &mut Conn, incident_id: Uuid) -> Result<Option<IncidentNews>> {
@@ -149,10 +116,10 @@ async fn incident_news(c: &mut Conn, incident_id: Uuid) -> Result<Option<Inciden
     let detail = format!(
         "医療機関: {}\n種別: {}\n件名: {}\n発見日時: {}\n現在のフェーズ: {}\nサイバー攻撃の疑い: {}\n個人情報漏えい: {}\n\nRenkei でインシデント {} を確認してください。\n",
         hospital.name,
-        kind_ja(incident.kind.as_str()),
+        incident.kind.label_ja(),
         incident.title,
         format_jst(incident.discovered_at),
-        phase_ja(incident.phase.as_str()),
+        incident.phase.label_ja(),
         if incident.suspected_cyber_attack { "あり" } else { "なし" },
         match incident.personal_data_leak.as_str() {
             "confirmed" => "確認",
@@ -190,14 +157,11 @@ impl BackgroundJob for IncidentCreated {
         ctx.as_system(move |c| {
             Box::pin(async move {
                 let Some(news) = incident_news(c, self.incident_id).await? else { return Ok(0) };
-                let subject = format!(
-                    "【Renkei】新規インシデント報告: {}（{}）",
-                    news.hospital,
-                    kind_ja(news.incident.kind.as_str())
-                );
+                let subject =
+                    format!("【Renkei】新規インシデント報告: {}（{}）", news.hospital, news.incident.kind.label_ja());
                 let key = format!("incident-created:{}", news.incident.id);
                 let p = Some(news.incident.prefecture_code);
-                fan_out(c, "incident_created", &key, &news.audiences, &subject, &news.detail, p).await
+                fan_out(c, Alert::IncidentCreated, &key, &news.audiences, &subject, &news.detail, p).await
             })
         })
         .await
@@ -229,12 +193,12 @@ impl BackgroundJob for IncidentPhaseChanged {
                 let subject = format!(
                     "【Renkei】インシデントのフェーズ変更: {}（{} → {}）",
                     news.hospital,
-                    phase_ja(self.from.as_str()),
-                    phase_ja(self.to.as_str())
+                    self.from.label_ja(),
+                    self.to.label_ja()
                 );
                 let key = format!("incident-phase:{}:{}", news.incident.id, self.to);
                 let p = Some(news.incident.prefecture_code);
-                fan_out(c, "incident_phase_changed", &key, &news.audiences, &subject, &news.detail, p).await
+                fan_out(c, Alert::IncidentPhaseChanged, &key, &news.audiences, &subject, &news.detail, p).await
             })
         })
         .await
@@ -265,7 +229,7 @@ impl BackgroundJob for IncidentClock {
         ctx.as_system(move |c| {
             Box::pin(async move {
                 let Some(mut news) = incident_news(c, self.incident_id).await? else { return Ok(0) };
-                let recipient = recipient_ja(self.recipient.as_str());
+                let recipient = self.recipient.report_ja();
                 let when = if self.state == "overdue" {
                     "期限を過ぎています"
                 } else {
@@ -276,7 +240,7 @@ impl BackgroundJob for IncidentClock {
                 news.audiences.push(Audience::HospitalAdmins(news.incident.hospital_id));
                 let key = format!("incident-clock:{}:{}:{}", news.incident.id, self.recipient, self.state);
                 let p = Some(news.incident.prefecture_code);
-                fan_out(c, "incident_clock", &key, &news.audiences, &subject, &body, p).await
+                fan_out(c, Alert::IncidentClock, &key, &news.audiences, &subject, &body, p).await
             })
         })
         .await
@@ -337,7 +301,8 @@ async fn coverage_alert(c: &mut Conn) -> Result<usize> {
         cov.regions_due,
         cov.prefectures_due,
     );
-    fan_out(c, "designation_coverage", &format!("coverage:{today}"), &[Audience::Ministry], &subject, &body, None).await
+    fan_out(c, Alert::DesignationCoverage, &format!("coverage:{today}"), &[Audience::Ministry], &subject, &body, None)
+        .await
 }
 
 /// `mail.send`: one message to one person. It sends once and records its key, so a retried job
@@ -411,20 +376,17 @@ fn mail_failure(e: &anyhow::Error) -> Failure {
 }
 
 /// The alerts a user has switched off.
-pub async fn preferences(c: &mut Conn, user_id: Uuid) -> Result<Vec<(String, bool)>> {
+pub async fn preferences(c: &mut Conn, user_id: Uuid) -> Result<Vec<(Alert, bool)>> {
     let set: Vec<(String, bool)> = user_alert_preferences::table
         .filter(user_alert_preferences::user_id.eq(user_id))
         .select((user_alert_preferences::alert, user_alert_preferences::enabled))
         .load(c)
         .await?;
-    Ok(ALERTS.iter().map(|a| (a.to_string(), set.iter().find(|(k, _)| k == a).is_none_or(|(_, on)| *on))).collect())
+    Ok(Alert::ALL.iter().map(|&a| (a, set.iter().find(|(k, _)| k == a.as_str()).is_none_or(|(_, on)| *on))).collect())
 }
 
 /// Switches an alert on or off for the caller's own user.
-pub async fn set_preference(c: &mut Conn, user_id: Uuid, alert: &str, enabled: bool) -> Result<()> {
-    if !ALERTS.contains(&alert) {
-        return Err(Error::bad_input(format!("alert: unknown alert {alert:?} ({})", ALERTS.join(", "))));
-    }
+pub async fn set_preference(c: &mut Conn, user_id: Uuid, alert: Alert, enabled: bool) -> Result<()> {
     diesel::insert_into(user_alert_preferences::table)
         .values((
             user_alert_preferences::user_id.eq(user_id),

@@ -150,34 +150,6 @@ fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-fn metric_ja(metric: crate::kpis::Metric) -> &'static str {
-    use crate::kpis::Metric as M;
-    match metric {
-        M::SubmissionRate => "チェックリスト提出率",
-        M::BcpRate => "サイバーBCP策定率",
-        M::EhrBackupRate => "電子カルテのバックアップ作成率",
-        M::OfflineBackupRate => "オフラインバックアップ保管率",
-        M::SecurityManagerRate => "安全管理責任者の設置率",
-        M::FullComplianceRate => "必須項目すべて「はい」の率",
-        M::ItemYesRate => "項目別「はい」の率",
-        M::OverdueImprovements => "改善予定日超過",
-        M::Addon1ReadinessRate => "診療録管理体制加算1の要件充足率",
-    }
-}
-
-fn kind_ja(kind: IncidentKind) -> &'static str {
-    match kind {
-        IncidentKind::Ransomware => "ランサムウェア",
-        IncidentKind::UnauthorisedAccess => "不正アクセス",
-        IncidentKind::Malware => "マルウェア",
-        IncidentKind::Phishing => "フィッシング",
-        IncidentKind::Dos => "サービス妨害",
-        IncidentKind::Other => "その他",
-        IncidentKind::NearMiss => "ヒヤリハット",
-        IncidentKind::ThreatInfo => "脅威情報",
-    }
-}
-
 #[derive(Serialize)]
 struct ManifestFile {
     name: String,
@@ -342,7 +314,7 @@ async fn incidents_table(
         csv.line(vec![
             i.id.to_string(),
             geo.prefecture(i.prefecture_code).map(|p| p.name_ja.clone()).unwrap_or_default(),
-            kind_ja(i.kind).to_owned(),
+            i.kind.label_ja().to_owned(),
             i.phase.as_str().to_owned(),
             format_jst(i.discovered_at),
             if i.suspected_cyber_attack { "あり" } else { "なし" }.to_owned(),
@@ -464,7 +436,7 @@ async fn kpi_tables(
     let bars = headline
         .iter()
         .filter(|r| r.metric != crate::kpis::Metric::OverdueImprovements)
-        .filter_map(|r| r.rate.map(|v| (metric_ja(r.metric).to_owned(), (v * 100.0).round() as i64)))
+        .filter_map(|r| r.rate.map(|v| (r.metric.label_ja().to_owned(), (v * 100.0).round() as i64)))
         .collect();
     Ok(Kpis { csv, items, bars })
 }
@@ -484,7 +456,7 @@ impl Contents {
             })
             .collect();
         let kind_bars: Vec<(String, i64)> =
-            self.incidents.by_kind.iter().map(|(k, n)| (kind_ja(*k).to_owned(), *n)).collect();
+            self.incidents.by_kind.iter().map(|(k, n)| (k.label_ja().to_owned(), *n)).collect();
         format!(
             "<!DOCTYPE html>\n<html lang=\"ja\"><head><meta charset=\"utf-8\"><title>Renkei 報告 {scope_name} 令和{}年度 ({fiscal_year}年度)</title></head><body>\
              <h1>医療機関のサイバーセキュリティ対策 報告（{scope_name}・{fiscal_year}年度）</h1>\

@@ -1,74 +1,34 @@
 //! Who is asking: the role and organisation a verified token speaks for.
 
-use std::fmt;
-use std::str::FromStr;
-
 use uuid::Uuid;
 
+use crate::text::text_enum;
 use crate::{Error, Result};
 
-/// The roles of DESIGN §1.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// MHLW medical-information office (厚生労働省).
-    National,
-    /// Prefecture official (都道府県).
-    Prefecture,
-    /// Inspector at a public health centre (保健所).
-    HealthCentre,
-    /// The hospital's security manager (医療情報システム安全管理責任者) or IT lead.
-    HospitalAdmin,
-    /// Any clinician or clerk of a hospital.
-    HospitalStaff,
-    /// A system vendor (事業者) linked by hospitals.
-    Vendor,
-    /// A national KPI dashboard's service account.
-    Dashboard,
+text_enum! {
+    /// The roles of DESIGN §1.
+    Role {
+        /// MHLW medical-information office (厚生労働省).
+        National = "national",
+        /// Prefecture official (都道府県).
+        Prefecture = "prefecture",
+        /// Inspector at a public health centre (保健所).
+        HealthCentre = "health_centre",
+        /// The hospital's security manager (医療情報システム安全管理責任者) or IT lead.
+        HospitalAdmin = "hospital_admin",
+        /// Any clinician or clerk of a hospital.
+        HospitalStaff = "hospital_staff",
+        /// A system vendor (事業者) linked by hospitals.
+        Vendor = "vendor",
+        /// A national KPI dashboard's service account.
+        Dashboard = "dashboard",
+    }
 }
 
 impl Role {
-    pub const ALL: [Role; 7] = [
-        Role::National,
-        Role::Prefecture,
-        Role::HealthCentre,
-        Role::HospitalAdmin,
-        Role::HospitalStaff,
-        Role::Vendor,
-        Role::Dashboard,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::National => "national",
-            Role::Prefecture => "prefecture",
-            Role::HealthCentre => "health_centre",
-            Role::HospitalAdmin => "hospital_admin",
-            Role::HospitalStaff => "hospital_staff",
-            Role::Vendor => "vendor",
-            Role::Dashboard => "dashboard",
-        }
-    }
-
     /// Roles that act for one organisation and cannot work without it.
     pub fn needs_organisation(self) -> bool {
         matches!(self, Role::HealthCentre | Role::HospitalAdmin | Role::HospitalStaff | Role::Vendor)
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Role {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        Role::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| Error::bad_input(format!("role: unknown role {s:?}")))
     }
 }
 

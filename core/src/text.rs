@@ -31,7 +31,9 @@ macro_rules! text_enum {
                 match s {
                     $($text => Ok($name::$variant),)+
                     other => Err(crate::Error::bad_input(format!(
-                        concat!(stringify!($name), ": unknown value {:?}"), other))),
+                        concat!(stringify!($name), ": unknown value {:?} (one of {})"),
+                        other,
+                        [$($text),+].join(", ")))),
                 }
             }
         }

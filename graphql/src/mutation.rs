@@ -380,18 +380,19 @@ impl Mutation {
 
     /// Switches one of the caller's own alerts on or off.
     async fn set_alert_preference(ctx: &Context, alert: String, enabled: bool) -> ApiResult<Vec<AlertPreference>> {
+        let alert: renkei_core::alerts::Alert = alert.parse()?;
         let prefs = ctx
             .run(move |c, p| {
                 Box::pin(async move {
                     let user = users::current(c, p)
                         .await?
                         .ok_or_else(|| Error::forbidden("only registered users have alert preferences"))?;
-                    renkei_core::alerts::set_preference(c, user.id, &alert, enabled).await?;
+                    renkei_core::alerts::set_preference(c, user.id, alert, enabled).await?;
                     renkei_core::alerts::preferences(c, user.id).await
                 })
             })
             .await?;
-        Ok(prefs.into_iter().map(|(alert, enabled)| AlertPreference { alert, enabled }).collect())
+        Ok(prefs.into_iter().map(AlertPreference::from).collect())
     }
 
     /// Links a vendor to a hospital or clinic; the vendor then sees that hospital.

@@ -70,7 +70,7 @@ async fn the_demo_has_every_prefecture_a_realistic_bed_spread_and_a_user_per_rol
             .await
             .expect("lookup")
             .unwrap_or_else(|| panic!("a demo user for {role}"));
-        assert_eq!(user.role().expect("role"), *role);
+        assert_eq!(user.role, *role);
     }
 
     let before = row_counts(&test_db.owner_url).await;

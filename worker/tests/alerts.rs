@@ -118,7 +118,7 @@ async fn people_can_switch_an_alert_off() {
     let mine = app.gql(&official, "{ viewer { alertPreferences { alert enabled } } }", json!({})).await;
     assert_eq!(
         mine.ok()["viewer"]["alertPreferences"].as_array().map(Vec::len),
-        Some(renkei_core::alerts::ALERTS.len())
+        Some(renkei_core::alerts::Alert::ALL.len())
     );
 
     report(&app).await;

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::submissions::answers_of;
-use crate::alerts::{Audience, fan_out};
+use crate::alerts::{Alert, Audience, fan_out};
 use crate::db::Conn;
 use crate::jobs::{BackgroundJob, Context, JobError};
 use crate::{Principal, Result, Role};
@@ -101,7 +101,8 @@ pub async fn overdue_digests(c: &mut Conn, today: NaiveDate) -> Result<usize> {
         );
         let key = format!("checklist_overdue:{hospital}:{}-W{:02}", week.year(), week.week());
         queued +=
-            fan_out(c, "checklist_overdue", &key, &[Audience::HospitalAdmins(hospital)], &subject, &body, None).await?;
+            fan_out(c, Alert::ChecklistOverdue, &key, &[Audience::HospitalAdmins(hospital)], &subject, &body, None)
+                .await?;
     }
     Ok(queued)
 }
@@ -146,7 +147,7 @@ pub async fn window_closing(c: &mut Conn, today: NaiveDate) -> Result<usize> {
             let key = format!("window_closing:{prefecture}:{fiscal_year}:{closes_on}:{}", hospital.id);
             queued += fan_out(
                 c,
-                "submission_window_closing",
+                Alert::SubmissionWindowClosing,
                 &key,
                 &[Audience::HospitalAdmins(hospital.id)],
                 &subject,

@@ -26,6 +26,20 @@ text_enum! {
 }
 
 impl IncidentKind {
+    /// How alerts, bundles and reports name the kind in Japanese.
+    pub fn label_ja(self) -> &'static str {
+        match self {
+            Self::Ransomware => "ランサムウェア",
+            Self::UnauthorisedAccess => "不正アクセス",
+            Self::Malware => "マルウェア感染",
+            Self::Phishing => "フィッシング",
+            Self::Dos => "サービス妨害",
+            Self::Other => "その他",
+            Self::NearMiss => "ヒヤリハット",
+            Self::ThreatInfo => "脅威情報",
+        }
+    }
+
     /// Near misses and threat information follow no regulatory clock and may close at once.
     pub fn is_light(self) -> bool {
         matches!(self, Self::NearMiss | Self::ThreatInfo)
@@ -50,6 +64,17 @@ text_enum! {
 }
 
 impl Phase {
+    /// The phase's name on the flowchart.
+    pub fn label_ja(self) -> &'static str {
+        match self {
+            Self::Detection => "検知",
+            Self::InitialResponse => "初動対応",
+            Self::Recovery => "復旧処理",
+            Self::PostIncident => "事後対応",
+            Self::Closed => "完了",
+        }
+    }
+
     /// The only moves: one phase forward, and closing after the post-incident phase (or at
     /// once for near misses and threat information).
     pub fn may_move(self, to: Phase, kind: IncidentKind) -> bool {
@@ -122,6 +147,20 @@ text_enum! {
         PpcFinal = "ppc_final",
         /// 本人通知: the patients concerned
         Patients = "patients",
+    }
+}
+
+impl Recipient {
+    /// The duty towards this recipient, as a clock's alert names it.
+    pub fn report_ja(self) -> &'static str {
+        match self {
+            Self::Mhlw => "厚生労働省への報告",
+            Self::Police => "警察への届出",
+            Self::Prefecture => "都道府県への報告",
+            Self::PpcPreliminary => "個人情報保護委員会への速報",
+            Self::PpcFinal => "個人情報保護委員会への確報",
+            Self::Patients => "本人（患者）への通知",
+        }
     }
 }
 

@@ -95,6 +95,21 @@ text_enum! {
 }
 
 impl Metric {
+    /// How reports and bundles name the KPI in Japanese.
+    pub fn label_ja(self) -> &'static str {
+        match self {
+            Self::SubmissionRate => "チェックリスト提出率",
+            Self::BcpRate => "サイバーBCP策定率",
+            Self::EhrBackupRate => "電子カルテのバックアップ作成率",
+            Self::OfflineBackupRate => "オフラインバックアップ保管率",
+            Self::SecurityManagerRate => "安全管理責任者の設置率",
+            Self::FullComplianceRate => "必須項目すべて「はい」の率",
+            Self::ItemYesRate => "項目別「はい」の率",
+            Self::OverdueImprovements => "改善予定日超過",
+            Self::Addon1ReadinessRate => "診療録管理体制加算1の要件充足率",
+        }
+    }
+
     /// The KPIs of a report when none are named: all but the per-item rates.
     pub const HEADLINE: [Metric; 8] = [
         Metric::SubmissionRate,

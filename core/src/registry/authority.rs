@@ -109,7 +109,7 @@ pub fn may_deactivate(p: &Principal, user: &User, org: &Organisation) -> Result<
         Role::National | Role::Prefecture => manages(p, org),
         Role::HospitalAdmin => {
             p.organisation_id == Some(user.organisation_id)
-                && matches!(user.role()?, Role::HospitalAdmin | Role::HospitalStaff)
+                && matches!(user.role, Role::HospitalAdmin | Role::HospitalStaff)
         }
         _ => false,
     };

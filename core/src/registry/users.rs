@@ -23,19 +23,13 @@ pub struct User {
     pub subject: Option<String>,
     pub email: String,
     pub display_name: String,
-    pub role: String,
+    pub role: Role,
     pub active: bool,
     pub deactivated_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub issuer: Option<String>,
     pub bound_at: Option<DateTime<Utc>>,
-}
-
-impl User {
-    pub fn role(&self) -> Result<Role> {
-        self.role.parse()
-    }
 }
 
 /// Which roles a user of an organisation of `kind` may hold.
@@ -98,7 +92,7 @@ pub async fn invite(conn: &mut Conn, p: &Principal, new: NewUser) -> Result<User
             users::subject.eq(subject),
             users::email.eq(email),
             users::display_name.eq(display_name),
-            users::role.eq(new.role.as_str()),
+            users::role.eq(new.role),
         ))
         .returning(User::as_returning())
         .get_result(conn)
@@ -148,7 +142,7 @@ pub struct Membership {
     #[diesel(sql_type = diesel::sql_types::Text)]
     pub organisation_name: String,
     #[diesel(sql_type = diesel::sql_types::Text)]
-    pub role: String,
+    pub role: Role,
 }
 
 /// Every active membership of the signed-in person, oldest first (the first is the one used

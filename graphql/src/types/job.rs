@@ -54,3 +54,9 @@ pub struct AlertPreference {
     pub alert: String,
     pub enabled: bool,
 }
+
+impl From<(renkei_core::alerts::Alert, bool)> for AlertPreference {
+    fn from((alert, enabled): (renkei_core::alerts::Alert, bool)) -> Self {
+        Self { alert: alert.as_str().to_owned(), enabled }
+    }
+}

@@ -27,7 +27,7 @@ impl User {
         &self.0.display_name
     }
     fn role(&self) -> ApiResult<Role> {
-        Ok(self.0.role()?.into())
+        Ok(self.0.role.into())
     }
     fn active(&self) -> bool {
         self.0.active

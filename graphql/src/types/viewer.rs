@@ -49,7 +49,7 @@ impl Viewer {
                 })
             })
             .await?;
-        Ok(prefs.into_iter().map(|(alert, enabled)| AlertPreference { alert, enabled }).collect())
+        Ok(prefs.into_iter().map(AlertPreference::from).collect())
     }
 
     /// The membership the caller acts through now.
@@ -66,7 +66,7 @@ impl Viewer {
                 Ok(Membership {
                     organisation_id: to_id(m.organisation_id),
                     organisation_name: m.organisation_name,
-                    role: m.role.parse::<renkei_core::Role>()?.into(),
+                    role: m.role.into(),
                 })
             })
             .collect()
