@@ -49,3 +49,40 @@ pub async fn revert_all(url: &str) -> anyhow::Result<()> {
     .await
     .context("migration thread")?
 }
+
+/// Applies the next pending migration, if any, and says which (used by the test that checks each
+/// migration up → down → up on its own).
+pub async fn run_next(url: &str) -> anyhow::Result<Option<String>> {
+    step(url, |conn| {
+        let pending = conn.pending_migrations(MIGRATIONS).map_err(|e| anyhow::anyhow!("pending migrations: {e}"))?;
+        let Some(next) = pending.into_iter().next() else { return Ok(None) };
+        let version = conn.run_migration(&*next).map_err(|e| anyhow::anyhow!("migration failed: {e}"))?;
+        Ok(Some(version.to_string()))
+    })
+    .await
+}
+
+/// Reverts the newest applied migration.
+pub async fn revert_last(url: &str) -> anyhow::Result<()> {
+    step(url, |conn| {
+        conn.revert_last_migration(MIGRATIONS).map_err(|e| anyhow::anyhow!("revert failed: {e}"))?;
+        Ok(())
+    })
+    .await
+}
+
+/// Runs `f` on a connection of its own, on a thread of its own (the harness is synchronous).
+async fn step<R: Send + 'static>(
+    url: &str,
+    f: impl FnOnce(&mut AsyncConnectionWrapper<AsyncPgConnection>) -> anyhow::Result<R> + Send + 'static,
+) -> anyhow::Result<R> {
+    let url = url.to_owned();
+    tokio::task::spawn_blocking(move || {
+        use diesel::Connection;
+        let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url)
+            .context("connecting to PostgreSQL to migrate")?;
+        f(&mut conn)
+    })
+    .await
+    .context("migration thread")?
+}
