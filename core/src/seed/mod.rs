@@ -251,10 +251,34 @@ async fn demo_in(conn: &mut Conn) -> Result<DemoSummary> {
         return Ok(DemoSummary { already_present: true, ..Default::default() });
     }
     let geo = Geography::load(conn).await?;
-    let system = Principal::system();
     let mut rng = StdRng::seed_from_u64(2026);
-    let mut summary = DemoSummary::default();
+    let (ministry, offices) = authorities(conn, &geo).await?;
+    let centres = health_centres(conn, &geo).await?;
+    let vendor_ids = insert_all(
+        conn,
+        VENDORS.iter().map(|(ja, en, pref)| org(K::Vendor, (*ja).into(), Some((*en).into()), *pref)).collect(),
+    )
+    .await?;
+    let care = hospitals_and_clinics(conn, &geo, &centres, &mut rng).await?;
+    link_vendors(conn, &care, &vendor_ids).await?;
+    designate_largest_per_region(conn, &geo, &care).await?;
+    let tokyo = Tokyo::of(conn, ministry, &offices, &centres, &care, &vendor_ids).await?;
+    let users = demo_users(conn, &geo, ministry, &offices, &tokyo).await?;
+    Ok(DemoSummary {
+        organisations: 1
+            + offices.len()
+            + centres.iter().map(|(_, ids)| ids.len()).sum::<usize>()
+            + vendor_ids.len()
+            + care.len(),
+        hospitals: care.iter().filter(|c| c.is_hospital).count(),
+        users,
+        demo_hospital: Some(tokyo.hospital),
+        ..Default::default()
+    })
+}
 
+/// The ministry and the 47 prefectural governments.
+async fn authorities(conn: &mut Conn, geo: &Geography) -> Result<(Uuid, Vec<Uuid>)> {
     let ministry = insert_all(
         conn,
         vec![org(
@@ -280,10 +304,12 @@ async fn demo_in(conn: &mut Conn) -> Result<DemoSummary> {
             .collect(),
     )
     .await?;
-    summary.organisations += 1 + offices.len();
+    Ok((ministry, offices))
+}
 
-    // Health centres: three per prefecture, five in the populous ones.
-    let mut centres_by_pref: Vec<(i16, Vec<Uuid>)> = Vec::new();
+/// Health centres: three per prefecture, five in the populous ones.
+async fn health_centres(conn: &mut Conn, geo: &Geography) -> Result<Vec<(i16, Vec<Uuid>)>> {
+    let mut centres_by_pref = Vec::new();
     for p in &geo.prefectures {
         let n = if hospitals_in(p.code) >= 9 { 5 } else { 3 };
         let rows = DIRECTIONS[..n]
@@ -297,28 +323,35 @@ async fn demo_in(conn: &mut Conn) -> Result<DemoSummary> {
                 )
             })
             .collect();
-        let ids = insert_all(conn, rows).await?;
-        summary.organisations += ids.len();
-        centres_by_pref.push((p.code, ids));
+        centres_by_pref.push((p.code, insert_all(conn, rows).await?));
     }
+    Ok(centres_by_pref)
+}
 
-    let vendor_ids = insert_all(
-        conn,
-        VENDORS.iter().map(|(ja, en, pref)| org(K::Vendor, (*ja).into(), Some((*en).into()), *pref)).collect(),
-    )
-    .await?;
-    summary.organisations += vendor_ids.len();
+/// A hospital or clinic of the demo, as the later steps need it.
+struct Care {
+    id: Uuid,
+    prefecture: i16,
+    beds: i32,
+    is_hospital: bool,
+}
 
-    // Hospitals and clinics.
+/// Hospitals and clinics in every prefecture, under its health centres in turn.
+async fn hospitals_and_clinics(
+    conn: &mut Conn,
+    geo: &Geography,
+    centres: &[(i16, Vec<Uuid>)],
+    rng: &mut StdRng,
+) -> Result<Vec<Care>> {
     let mut serial = 0u32;
-    let mut care = Vec::new();
-    let mut care_meta = Vec::new(); // (prefecture, beds, is_hospital)
-    for (p, (code, centres)) in geo.prefectures.iter().zip(&centres_by_pref) {
+    let mut rows = Vec::new();
+    let mut meta = Vec::new(); // (prefecture, beds, is_hospital)
+    for (p, (code, centres)) in geo.prefectures.iter().zip(centres) {
         let short = short_name(&p.name_ja);
         for i in 0..hospitals_in(*code) + 2 {
             serial += 1;
             let is_hospital = i < hospitals_in(*code);
-            let beds = if is_hospital { draw_beds(&mut rng) } else { rng.random_range(0..=19) };
+            let beds = if is_hospital { draw_beds(rng) } else { rng.random_range(0..=19) };
             let name = if is_hospital {
                 let base = HOSPITAL_NAMES[i % HOSPITAL_NAMES.len()];
                 let nth = ["", "第二", "第三"][(i / HOSPITAL_NAMES.len()).min(2)];
@@ -338,100 +371,118 @@ async fn demo_in(conn: &mut Conn) -> Result<DemoSummary> {
             let mut row = org(if is_hospital { K::Hospital } else { K::Clinic }, name, None, *code);
             row.jurisdiction_id = Some(centres[i % centres.len()]);
             row.licensed_beds = Some(beds);
-            row.functions = if is_hospital { care_functions(beds, &mut rng) } else { Vec::new() };
+            row.functions = if is_hospital { care_functions(beds, rng) } else { Vec::new() };
             row.ehr_in_use = Some(ehr);
             row.ehr_product =
                 ehr.then(|| ["MiraiKarte", "HealthNet EHR", "KansaiMed", "OpenKarte"][serial as usize % 4].to_owned());
             row.medical_institution_code = Some(format!("{:02}{}{:07}", code, if is_hospital { 1 } else { 3 }, serial));
             row.gmis_id = is_hospital.then(|| format!("G{serial:07}"));
-            care.push(row);
-            care_meta.push((*code, beds, is_hospital));
+            rows.push(row);
+            meta.push((*code, beds, is_hospital));
         }
     }
-    let care_ids = insert_all(conn, care).await?;
-    summary.organisations += care_ids.len();
-    summary.hospitals = care_meta.iter().filter(|m| m.2).count();
+    let ids = insert_all(conn, rows).await?;
+    Ok(ids
+        .into_iter()
+        .zip(meta)
+        .map(|(id, (prefecture, beds, is_hospital))| Care { id, prefecture, beds, is_hospital })
+        .collect())
+}
 
-    for (n, id) in care_ids.iter().enumerate() {
-        vendors::link(conn, &system, *id, vendor_ids[n % vendor_ids.len()]).await?;
+/// Each hospital and clinic links one vendor, every third a second one.
+async fn link_vendors(conn: &mut Conn, care: &[Care], vendor_ids: &[Uuid]) -> Result<()> {
+    let system = Principal::system();
+    for (n, c) in care.iter().enumerate() {
+        vendors::link(conn, &system, c.id, vendor_ids[n % vendor_ids.len()]).await?;
         if n % 3 == 0 {
-            vendors::link(conn, &system, *id, vendor_ids[(n + 3) % vendor_ids.len()]).await?;
+            vendors::link(conn, &system, c.id, vendor_ids[(n + 3) % vendor_ids.len()]).await?;
         }
     }
+    Ok(())
+}
 
-    // At the law's start: the largest hospital of each region is designated.
+/// At the law's start: the largest hospital of each region is designated.
+async fn designate_largest_per_region(conn: &mut Conn, geo: &Geography, care: &[Care]) -> Result<()> {
     for region in &geo.regions {
-        let largest = care_ids
+        let largest = care
             .iter()
-            .zip(&care_meta)
-            .filter(|(_, (pref, _, hospital))| {
-                *hospital && geo.prefecture(*pref).is_some_and(|p| p.region_code == region.code)
-            })
-            .max_by_key(|(_, (_, beds, _))| *beds);
-        if let Some((id, _)) = largest {
+            .filter(|c| c.is_hospital && geo.prefecture(c.prefecture).is_some_and(|p| p.region_code == region.code))
+            .max_by_key(|c| c.beds);
+        if let Some(hospital) = largest {
             let on = NaiveDate::from_ymd_opt(2025, 4, 1).unwrap_or_default();
-            designations::designate(conn, &system, *id, on, Some(format!("{}ブロックの基幹病院", region.name_ja)))
-                .await?;
+            let note = Some(format!("{}ブロックの基幹病院", region.name_ja));
+            designations::designate(conn, &Principal::system(), hospital.id, on, note).await?;
         }
     }
+    Ok(())
+}
 
-    // One user per role; the hospital ones in Tokyo's first hospital, which links the demo vendor.
-    let tokyo = 13i16;
-    let tokyo_office = offices[usize::try_from(tokyo - 1).unwrap_or(0)];
-    let tokyo_centre = centres_by_pref.iter().find(|(c, _)| *c == tokyo).map(|(_, ids)| ids[0]).unwrap_or(ministry);
-    let tokyo_hospital = care_ids
-        .iter()
-        .zip(&care_meta)
-        .find(|(_, (pref, _, hospital))| *pref == tokyo && *hospital)
-        .map(|(id, _)| *id)
-        .unwrap_or(ministry);
-    let linked = vendors::vendors_of(conn, tokyo_hospital).await?;
-    let demo_vendor = linked.iter().map(|v| v.id).next().unwrap_or(vendor_ids[0]);
-    let people = [
-        (ministry, "demo-national", "厚労 太郎", Role::National),
-        (ministry, "demo-dashboard", "KPI dashboard", Role::Dashboard),
-        (tokyo_office, "demo-prefecture-13", "都庁 花子", Role::Prefecture),
-        (tokyo_centre, "demo-health-centre", "保健 次郎", Role::HealthCentre),
-        (tokyo_hospital, "demo-hospital-admin", "安全 管理子", Role::HospitalAdmin),
-        (tokyo_hospital, "demo-hospital-staff", "看護 三郎", Role::HospitalStaff),
-        (demo_vendor, "demo-vendor", "保守 四郎", Role::Vendor),
+/// Where the demo's people work: Tokyo's government, its first health centre, its first
+/// hospital, and a vendor that hospital links.
+struct Tokyo {
+    office: Uuid,
+    centre: Uuid,
+    hospital: Uuid,
+    vendor: Uuid,
+}
+
+impl Tokyo {
+    const CODE: i16 = 13;
+
+    async fn of(
+        conn: &mut Conn,
+        ministry: Uuid,
+        offices: &[Uuid],
+        centres: &[(i16, Vec<Uuid>)],
+        care: &[Care],
+        vendor_ids: &[Uuid],
+    ) -> Result<Self> {
+        let office = offices[usize::try_from(Self::CODE - 1).unwrap_or(0)];
+        let centre = centres.iter().find(|(c, _)| *c == Self::CODE).map(|(_, ids)| ids[0]).unwrap_or(ministry);
+        let hospital =
+            care.iter().find(|c| c.prefecture == Self::CODE && c.is_hospital).map(|c| c.id).unwrap_or(ministry);
+        let linked = vendors::vendors_of(conn, hospital).await?;
+        let vendor = linked.iter().map(|v| v.id).next().unwrap_or(vendor_ids[0]);
+        Ok(Self { office, centre, hospital, vendor })
+    }
+}
+
+/// One user per role, the hospital ones at Tokyo's first hospital; and a prefecture official
+/// for every other prefecture too. Returns how many.
+async fn demo_users(
+    conn: &mut Conn,
+    geo: &Geography,
+    ministry: Uuid,
+    offices: &[Uuid],
+    tokyo: &Tokyo,
+) -> Result<usize> {
+    let person = |organisation_id, subject: &str, display_name: &str, role| users::NewUser {
+        organisation_id,
+        email: format!("{subject}@demo.renkei.example"),
+        display_name: display_name.into(),
+        role,
+        subject: Some(subject.into()),
+    };
+    let mut people = vec![
+        person(ministry, "demo-national", "厚労 太郎", Role::National),
+        person(ministry, "demo-dashboard", "KPI dashboard", Role::Dashboard),
+        person(tokyo.office, "demo-prefecture-13", "都庁 花子", Role::Prefecture),
+        person(tokyo.centre, "demo-health-centre", "保健 次郎", Role::HealthCentre),
+        person(tokyo.hospital, "demo-hospital-admin", "安全 管理子", Role::HospitalAdmin),
+        person(tokyo.hospital, "demo-hospital-staff", "看護 三郎", Role::HospitalStaff),
+        person(tokyo.vendor, "demo-vendor", "保守 四郎", Role::Vendor),
     ];
-    for (organisation_id, subject, name, role) in people {
-        users::invite(
-            conn,
-            &system,
-            users::NewUser {
-                organisation_id,
-                email: format!("{subject}@demo.renkei.example"),
-                display_name: name.into(),
-                role,
-                subject: Some(subject.into()),
-            },
-        )
-        .await?;
-        summary.users += 1;
+    for (p, office) in geo.prefectures.iter().zip(offices).filter(|(p, _)| p.code != Tokyo::CODE) {
+        people.push(users::NewUser {
+            email: format!("demo-prefecture-{:02}@demo.renkei.example", p.code),
+            ..person(*office, &format!("demo-prefecture-{}", p.code), &format!("{}担当", p.name_ja), Role::Prefecture)
+        });
     }
-    // A prefecture official for every other prefecture too.
-    for (p, office) in geo.prefectures.iter().zip(&offices) {
-        if p.code == tokyo {
-            continue;
-        }
-        users::invite(
-            conn,
-            &system,
-            users::NewUser {
-                organisation_id: *office,
-                email: format!("demo-prefecture-{:02}@demo.renkei.example", p.code),
-                display_name: format!("{}担当", p.name_ja),
-                role: Role::Prefecture,
-                subject: Some(format!("demo-prefecture-{}", p.code)),
-            },
-        )
-        .await?;
-        summary.users += 1;
+    let count = people.len();
+    for new in people {
+        users::invite(conn, &Principal::system(), new).await?;
     }
-    summary.demo_hospital = Some(tokyo_hospital);
-    Ok(summary)
+    Ok(count)
 }
 
 /// A few incidents at the demo hospital: a ransomware attack with a suspected leak, a phishing
