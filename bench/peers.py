@@ -245,7 +245,7 @@ def ensure_database(owner_url: str, api: str, app_url: str) -> None:
     if run_tracked([api, "seed", "national", *CONFIG["seed_args"]], OUT / "seed.log", env) != 0:
         die(f"renkei-api seed national failed:\n{tail(OUT / 'seed.log')}")
     said = tail(OUT / "seed.log", 5)
-    say("national data " + ("already present" if "already present" in said else f"loaded in {time.time() - t:.0f} s"))
+    say("national data " + ("already present" if "seed.already_present" in said else f"loaded in {time.time() - t:.0f} s"))
 
 
 def ensure_postgraphile() -> None:

@@ -61,6 +61,9 @@ END
 \$\$;
 GRANT renkei_app TO renkei_api;
 GRANT renkei_app TO renkei_owner WITH ADMIN OPTION;
+-- On this development cluster only: a test's database is dropped when the test ends, WITH
+-- (FORCE), which must end the test's own connections as renkei_api.
+GRANT pg_signal_backend TO renkei_owner;
 SQL
 if ! pg_super -tAc "SELECT 1 FROM pg_database WHERE datname = 'renkei'" | grep -q 1; then
   pg_super -c "CREATE DATABASE renkei OWNER renkei_owner" >/dev/null

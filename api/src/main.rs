@@ -137,14 +137,14 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve => serve().await,
         Command::Migrate => {
             let applied = renkei_migrations::run(&migration_url()?).await?;
-            tracing::info!(count = applied.len(), versions = ?applied, "migrations applied");
+            tracing::info!(count = applied.len(), versions = ?applied, "migrations.applied");
             Ok(())
         }
         Command::Seed { what: SeedKind::Demo } => {
             let db = Db::connect(&DatabaseConfig::from_env()?)?;
             let summary = renkei_core::seed::demo(&db).await.map_err(anyhow::Error::from)?;
             if summary.already_present {
-                tracing::info!("demo data already present; nothing changed");
+                tracing::info!(data = "demo", "seed.already_present");
             } else {
                 tracing::info!(
                     organisations = summary.organisations,
@@ -152,7 +152,8 @@ async fn main() -> anyhow::Result<()> {
                     users = summary.users,
                     incidents = summary.incidents,
                     submissions = summary.submissions,
-                    "demo data loaded"
+                    data = "demo",
+                    "seed.loaded"
                 );
             }
             Ok(())
@@ -161,7 +162,7 @@ async fn main() -> anyhow::Result<()> {
             let size = renkei_core::seed::national::Size { clinics, incidents };
             let s = renkei_core::seed::national::national(&migration_url()?, size).await?;
             if s.already_present {
-                tracing::info!("national data already present; nothing changed");
+                tracing::info!(data = "national", "seed.already_present");
             } else {
                 tracing::info!(
                     hospitals = s.hospitals,
@@ -170,7 +171,8 @@ async fn main() -> anyhow::Result<()> {
                     incidents = s.incidents,
                     kpi_facts = s.kpi_facts,
                     seconds = format!("{:.1}", s.seconds),
-                    "national data loaded"
+                    data = "national",
+                    "seed.loaded"
                 );
             }
             Ok(())
@@ -190,7 +192,7 @@ async fn main() -> anyhow::Result<()> {
                 })
                 .await
                 .map_err(|e| anyhow::anyhow!("{}", e.message))?;
-            tracing::info!(fiscal_year = catalog.fiscal_year, form = %catalog.form, "catalog loaded");
+            tracing::info!(fiscal_year = catalog.fiscal_year, form = %catalog.form, "catalog.loaded");
             Ok(())
         }
         Command::Audit { what: AuditCommand::Verify } => match renkei_core::audit::verify(&migration_url()?).await? {
@@ -256,7 +258,7 @@ async fn create_user(args: UserArgs) -> anyhow::Result<()> {
 async fn serve() -> anyhow::Result<()> {
     let config = ApiConfig::from_env()?;
     let state = AppState::new(&config).await?;
-    tracing::info!(bind = %config.bind, metrics = %config.metrics_bind, workers = config.workers, "renkei-api listening");
+    tracing::info!(bind = %config.bind, metrics = %config.metrics_bind, workers = config.workers, "api.listening");
     let data = web::Data::new(state);
     let http = renkei_api::HttpConfig { cors_origins: config.cors_origins.clone() };
     let api_data = data.clone();

@@ -221,7 +221,7 @@ impl Verifier {
                 key.ok_or_else(|| Error::unauthenticated("token signed with an unknown key"))
             }
             Err(e) => {
-                tracing::warn!(error = %format!("{e:#}"), "auth.jwks_refresh_failed");
+                tracing::warn!(detail = %format!("{e:#}"), "auth.jwks_refresh_failed");
                 Err(Error::unauthenticated("token signed with an unknown key"))
             }
         }

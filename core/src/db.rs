@@ -321,7 +321,7 @@ impl Session {
     /// Ends a read-only operation's transaction; a failure to commit a read is only logged.
     pub async fn finish(&self) {
         if let Err(e) = self.commit().await {
-            tracing::warn!(error = %e.detail(), "db.commit_failed");
+            tracing::warn!(detail = %e.detail(), "db.commit_failed");
         }
     }
 }
@@ -344,7 +344,7 @@ fn transaction_span() -> tracing::Span {
 /// the pool discards it.
 async fn rollback(conn: &mut Conn) {
     if let Err(e) = AnsiTransactionManager::rollback_transaction(conn).await {
-        tracing::warn!(error = %e, "db.rollback_failed");
+        tracing::warn!(detail = %e, "db.rollback_failed");
     }
 }
 

@@ -59,7 +59,7 @@ impl Metrics {
         self.pool.with_label_values(&["waiting"]).set(status.waiting as i64);
         let mut out = Vec::new();
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
-            tracing::warn!(error = %e, "metrics.encode_failed");
+            tracing::warn!(detail = %e, "metrics.encode_failed");
         }
         String::from_utf8(out).unwrap_or_default()
     }

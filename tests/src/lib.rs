@@ -122,6 +122,39 @@ pub struct TestDb {
     pub app_url: String,
 }
 
+/// A test's database goes when the test ends, so that runs leave nothing behind; a failed
+/// test's stays for a look (the next `make test` clears it). WITH (FORCE) ends the test's own
+/// pooled connections and any process it started.
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let name = self.name.clone();
+        // Drop runs inside the test's runtime, which may not block: a thread of its own, with a
+        // runtime of its own, and the test waits for it.
+        let dropped = std::thread::spawn(move || {
+            let runtime =
+                tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+            runtime.block_on(async {
+                let mut admin = AsyncPgConnection::establish(&env_url("TEST_OWNER_DATABASE_URL"))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                admin
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+        })
+        .join();
+        match dropped {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("test database {} was not dropped ({e}); the next make test drops it", self.name),
+            Err(_) => eprintln!("test database {} was not dropped; the next make test drops it", self.name),
+        }
+    }
+}
+
 async fn owner_admin() -> AsyncPgConnection {
     let url = env_url("TEST_OWNER_DATABASE_URL");
     AsyncPgConnection::establish(&url).await.unwrap_or_else(|e| panic!("connecting as owner: {e}"))
