@@ -540,50 +540,77 @@ impl BackgroundJob for BuildBundle {
 
     async fn run(self, ctx: &Context) -> std::result::Result<(), JobError> {
         let bundle_id = self.bundle_id;
-        let bundle: Bundle = ctx
-            .as_system(move |c| {
-                Box::pin(async move { Ok(bundles::table.find(bundle_id).select(Bundle::as_select()).first(c).await?) })
-            })
-            .await?;
-        if bundle.status == "ready" {
-            return Ok(());
+        let built = build_and_store(ctx, bundle_id).await;
+        if let Err(e) = &built {
+            // The requester sees the build failed rather than a bundle queued for ever; a retry
+            // that succeeds makes it ready. The cause stays in the log (`job.failed`).
+            let error = format!("{}: {}", e.failure.code(), e.failure.sentence());
+            let marked = ctx
+                .as_system(move |c| {
+                    Box::pin(async move {
+                        diesel::update(bundles::table.find(bundle_id).filter(bundles::status.ne("ready")))
+                            .set((bundles::status.eq("failed"), bundles::error.eq(error)))
+                            .execute(c)
+                            .await?;
+                        Ok(())
+                    })
+                })
+                .await;
+            if let Err(m) = marked {
+                tracing::warn!(code = m.failure.code(), detail = %m.detail(), "bundle.mark_failed_failed");
+            }
         }
-        let (fy, pref) = (i32::from(bundle.fiscal_year), bundle.prefecture_code);
-        // Reading is as the bundle's own scope; storing and notifying as the ministry.
-        let contents = ctx.db.run(&reader(pref)?, move |c| Box::pin(read(c, fy, pref))).await?;
-        let bytes = contents.zip().await?;
-        let sha = hex::encode(Sha256::digest(&bytes));
-        let size = i32::try_from(bytes.len()).map_err(Error::internal)?;
-        let requester = bundle.requested_by;
-        ctx.as_system(move |c| {
-            Box::pin(async move {
-                diesel::update(bundles::table.find(bundle_id))
-                    .set((
-                        bundles::status.eq("ready"),
-                        bundles::ready_at.eq(diesel::dsl::now),
-                        bundles::sha256.eq(&sha),
-                        bundles::size_bytes.eq(size),
-                        bundles::content.eq(&bytes),
-                    ))
-                    .execute(c)
-                    .await?;
-                let email: Option<String> =
-                    users::table.filter(users::subject.eq(&requester)).select(users::email).first(c).await.optional()?;
-                if let Some(to) = email {
-                    let mail = SendMail {
-                        to,
-                        subject: format!("【Renkei】報告バンドルの準備ができました（{fy}年度）"),
-                        body: format!("ご依頼の報告バンドル（{fy}年度）ができました。\nRenkei の /bundles/{bundle_id} からダウンロードできます。\nSHA-256: {sha}\n"),
-                        key: format!("bundle-ready:{bundle_id}"),
-                        prefecture: pref,
-                    };
-                    jobs::enqueue(c, &mail).await?;
-                }
-                Ok(())
-            })
-        })
-        .await
+        built
     }
+}
+
+/// Reads the bundle's data as its scope, builds the ZIP off the async threads, stores it and
+/// tells the requester.
+async fn build_and_store(ctx: &Context, bundle_id: Uuid) -> std::result::Result<(), JobError> {
+    let bundle: Bundle = ctx
+        .as_system(move |c| {
+            Box::pin(async move { Ok(bundles::table.find(bundle_id).select(Bundle::as_select()).first(c).await?) })
+        })
+        .await?;
+    if bundle.status == "ready" {
+        return Ok(());
+    }
+    let (fy, pref) = (i32::from(bundle.fiscal_year), bundle.prefecture_code);
+    // Reading is as the bundle's own scope; storing and notifying as the ministry.
+    let contents = ctx.db.run(&reader(pref)?, move |c| Box::pin(read(c, fy, pref))).await?;
+    let bytes = contents.zip().await?;
+    let sha = hex::encode(Sha256::digest(&bytes));
+    let size = i32::try_from(bytes.len()).map_err(Error::internal)?;
+    let requester = bundle.requested_by;
+    ctx.as_system(move |c| {
+        Box::pin(async move {
+            diesel::update(bundles::table.find(bundle_id))
+                .set((
+                    bundles::status.eq("ready"),
+                    bundles::error.eq(None::<String>),
+                    bundles::ready_at.eq(diesel::dsl::now),
+                    bundles::sha256.eq(&sha),
+                    bundles::size_bytes.eq(size),
+                    bundles::content.eq(&bytes),
+                ))
+                .execute(c)
+                .await?;
+            let email: Option<String> =
+                users::table.filter(users::subject.eq(&requester)).select(users::email).first(c).await.optional()?;
+            if let Some(to) = email {
+                let mail = SendMail {
+                    to,
+                    subject: format!("【Renkei】報告バンドルの準備ができました（{fy}年度）"),
+                    body: format!("ご依頼の報告バンドル（{fy}年度）ができました。\nRenkei の /bundles/{bundle_id} からダウンロードできます。\nSHA-256: {sha}\n"),
+                    key: format!("bundle-ready:{bundle_id}"),
+                    prefecture: pref,
+                };
+                jobs::enqueue(c, &mail).await?;
+            }
+            Ok(())
+        })
+    })
+    .await
 }
 
 /// `bundle.scheduled`: requests the national bundle of `fiscal_year`, weekly.

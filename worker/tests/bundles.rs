@@ -217,3 +217,61 @@ async fn a_bundle_carries_the_kpi_tables_and_item_counts() {
     let summary = String::from_utf8(files[6].1.clone()).unwrap();
     assert!(summary.contains("主要指標（%）") && summary.contains("安全管理責任者の設置率"), "{summary}");
 }
+
+/// A build that fails — here the incidents it reads stay locked past the worker's statement
+/// timeout, as under a migration — shows as failed rather than queued for ever, and the retry
+/// that succeeds makes the bundle ready.
+#[tokio::test]
+async fn a_failed_build_shows_as_failed_until_a_retry_succeeds() {
+    let app = TestApp::new().await;
+    let config = renkei_core::config::DatabaseConfig { statement_timeout_ms: 300, ..app.db.database_config() };
+    let mail = std::env::temp_dir().join(format!("renkei-bundle-failed-{}", uuid::Uuid::new_v4()));
+    let worker = Worker::new(
+        renkei_core::db::Db::connect(&config).expect("pool"),
+        Mailer::files(mail.clone(), "Renkei <noreply@renkei.example>").expect("mailer"),
+        Arc::new(Metrics::new("worker").expect("metrics")),
+        WorkerConfig {
+            poll: Duration::from_millis(100),
+            lease_seconds: 5,
+            shutdown_grace: Duration::from_secs(1),
+            schedule: false,
+        },
+        None,
+    );
+    worker.drain().await.expect("settle the fixture's jobs");
+    let official =
+        Principal::new("東京-official".into(), Role::Prefecture, Some(app.fx.tokyo.office), Some(13)).unwrap();
+    let request = "mutation($fy: Int!) { requestReportingBundle(fiscalYear: $fy, prefecture: 13) { id } }";
+    let id =
+        app.gql(&official, request, json!({ "fy": this_fiscal_year() })).await.ok()["requestReportingBundle"]["id"]
+            .clone();
+    let status = || async {
+        let list = app.gql(&official, "{ reportingBundles(first: 10) { id status } }", json!({})).await;
+        let bundles = list.ok()["reportingBundles"].as_array().cloned().unwrap_or_default();
+        bundles.into_iter().find(|b| b["id"] == id).map(|b| b["status"].clone())
+    };
+
+    let mut lock = app.db.owner_conn().await;
+    diesel_async::SimpleAsyncConnection::batch_execute(
+        &mut lock,
+        "BEGIN; LOCK TABLE incidents IN ACCESS EXCLUSIVE MODE",
+    )
+    .await
+    .expect("lock");
+    let ran = worker.drain().await.expect("drain");
+    diesel_async::SimpleAsyncConnection::batch_execute(&mut lock, "ROLLBACK").await.expect("unlock");
+    assert_eq!(ran, [renkei_worker::Ran::Retry], "the build failed and waits for a retry");
+    assert_eq!(status().await, Some(json!("failed")));
+
+    // The retry comes due, and succeeds.
+    diesel_async::SimpleAsyncConnection::batch_execute(
+        &mut lock,
+        "UPDATE jobs SET run_at = now() WHERE kind = 'bundle.build' AND finished_at IS NULL",
+    )
+    .await
+    .expect("retry now");
+    let ran = worker.drain().await.expect("drain");
+    assert_eq!(ran.first(), Some(&renkei_worker::Ran::Done), "{ran:?}");
+    assert_eq!(status().await, Some(json!("ready")));
+    std::fs::remove_dir_all(&mail).ok();
+}
