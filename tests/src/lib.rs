@@ -414,6 +414,31 @@ impl TestApp {
         Reply { status, content_type, headers: Default::default(), body, raw: bytes.to_vec() }
     }
 
+    /// Saves `answers` as `who`'s hospital checklist of `fiscal_year` and submits it, through
+    /// GraphQL as a client does; both calls must succeed.
+    pub async fn submit_hospital_checklist(
+        &self,
+        who: &Principal,
+        fiscal_year: i32,
+        answers: Vec<renkei_core::checklists::submissions::Answer>,
+    ) {
+        let answers: Vec<Value> = answers
+            .into_iter()
+            .map(|a| serde_json::json!({ "code": a.code, "value": a.value, "checkedOn": a.checked_on }))
+            .collect();
+        let saved = self
+            .gql(
+                who,
+                "mutation($fy: Int!, $a: [ChecklistAnswerInput!]!) { saveChecklistDraft(fiscalYear: $fy, form: HOSPITAL, answers: $a) { id } }",
+                serde_json::json!({ "fy": fiscal_year, "a": answers }),
+            )
+            .await;
+        let id = saved.ok()["saveChecklistDraft"]["id"].clone();
+        self.gql(who, "mutation($id: ID!) { submitChecklist(id: $id) { id } }", serde_json::json!({ "id": id }))
+            .await
+            .ok();
+    }
+
     /// POSTs one operation as `principal`.
     pub async fn gql(&self, principal: &Principal, query: &str, variables: Value) -> Reply {
         let token = self.token(principal);

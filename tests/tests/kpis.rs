@@ -488,20 +488,8 @@ async fn kept_reports_are_served_only_while_the_kpi_generation_stands() {
     assert_eq!(generation(&mut owner).await, kept_at, "reading moves nothing");
 
     // Tokyo's hospital submits FY2024: the generation moves in that transaction.
-    let admin = fx.hospital_admin(&fx.tokyo);
-    let answers: Vec<Value> = renkei_tests::fixture::all_yes(chrono::NaiveDate::from_ymd_opt(2024, 6, 1).expect("day"))
-        .into_iter()
-        .map(|a| json!({ "code": a.code, "value": a.value, "checkedOn": a.checked_on }))
-        .collect();
-    let saved = app
-        .gql(
-            &admin,
-            "mutation($a: [ChecklistAnswerInput!]!) { saveChecklistDraft(fiscalYear: 2024, form: HOSPITAL, answers: $a) { id } }",
-            json!({ "a": answers }),
-        )
-        .await;
-    let id = saved.ok()["saveChecklistDraft"]["id"].clone();
-    app.gql(&admin, "mutation($id: ID!) { submitChecklist(id: $id) { revision } }", json!({ "id": id })).await.ok();
+    let day = chrono::NaiveDate::from_ymd_opt(2024, 6, 1).expect("day");
+    app.submit_hospital_checklist(&fx.hospital_admin(&fx.tokyo), 2024, renkei_tests::fixture::all_yes(day)).await;
     let moved_to = generation(&mut owner).await;
     assert!(moved_to > kept_at, "the submission moved the generation ({kept_at} -> {moved_to})");
 
@@ -592,21 +580,8 @@ async fn the_kpi_cache_keeps_each_view_apart_and_computes_afresh_after_every_cha
     let before = answers[0].clone();
 
     // A submission.
-    let admin = fx.hospital_admin(&fx.tokyo);
-    let answers_in: Vec<Value> =
-        renkei_tests::fixture::all_yes(chrono::NaiveDate::from_ymd_opt(2024, 6, 1).expect("day"))
-            .into_iter()
-            .map(|a| json!({ "code": a.code, "value": a.value, "checkedOn": a.checked_on }))
-            .collect();
-    let saved = app
-        .gql(
-            &admin,
-            "mutation($a: [ChecklistAnswerInput!]!) { saveChecklistDraft(fiscalYear: 2024, form: HOSPITAL, answers: $a) { id } }",
-            json!({ "a": answers_in }),
-        )
-        .await;
-    let id = saved.ok()["saveChecklistDraft"]["id"].clone();
-    app.gql(&admin, "mutation($id: ID!) { submitChecklist(id: $id) { revision } }", json!({ "id": id })).await.ok();
+    let day = chrono::NaiveDate::from_ymd_opt(2024, 6, 1).expect("day");
+    app.submit_hospital_checklist(&fx.hospital_admin(&fx.tokyo), 2024, renkei_tests::fixture::all_yes(day)).await;
     let after_submission = computed_then_kept(&app, &national, &vars, "a submission").await;
     assert_eq!(submitted(&after_submission), submitted(&before) + 1);
 

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::QueryableByName;
-use diesel::sql_types::{BigInt, Nullable, Text};
-use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use diesel::sql_types::{Nullable, Text};
+use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
 use renkei_core::Principal;
 use renkei_core::mail::Mailer;
 use renkei_core::metrics::Metrics;
@@ -20,18 +20,11 @@ use renkei_tests::wait::{eventually, holds, within};
 use renkei_worker::{Ran, Worker, WorkerConfig};
 use serde_json::json;
 
-fn config() -> WorkerConfig {
-    WorkerConfig {
-        poll: Duration::from_millis(100),
-        lease_seconds: 5,
-        shutdown_grace: Duration::from_secs(1),
-        schedule: false,
-    }
-}
+mod support;
+use support::{count, owner, quiet_app};
 
 fn worker(app: &TestApp, sink: &SmtpSink) -> Worker {
-    let mailer = Mailer::smtp(&sink.url(), "Renkei <noreply@renkei.example>").expect("mailer");
-    Worker::new(app.db.db(), mailer, Arc::new(Metrics::new("worker").expect("metrics")), config(), None)
+    support::worker(app, Mailer::smtp(&sink.url(), "Renkei <noreply@renkei.example>").expect("mailer"))
 }
 
 const REPORT: &str = "mutation { reportIncident(input: { title: \"電子カルテ端末の暗号化\", kind: RANSOMWARE, discoveredAt: \"2026-11-20T07:30:00+09:00\", suspectedCyberAttack: true }) { id } }";
@@ -39,29 +32,6 @@ const REPORT: &str = "mutation { reportIncident(input: { title: \"電子カル�
 async fn report(app: &TestApp) -> String {
     let reply = app.gql(&app.fx.hospital_admin(&app.fx.tokyo), REPORT, json!({})).await;
     reply.ok()["reportIncident"]["id"].as_str().expect("id").to_owned()
-}
-
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
-async fn owner(app: &TestApp) -> AsyncPgConnection {
-    app.db.owner_conn().await
-}
-
-/// A test app without the fixture's jobs (the Osaka incident's alert, a dead job). Emptied with
-/// TRUNCATE: row-level security lets no one, the owner included, delete a job not yet finished.
-async fn quiet_app() -> TestApp {
-    let app = TestApp::new().await;
-    owner(&app).await.batch_execute("TRUNCATE jobs").await.expect("clear fixture jobs");
-    app
-}
-
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    let row: Count = diesel::sql_query(sql).get_result(&mut owner(app).await).await.expect(sql);
-    row.n
 }
 
 #[tokio::test]
@@ -367,7 +337,7 @@ async fn without_redis_jobs_still_run_and_with_it_they_run_at_once() {
         owner(&app).await.batch_execute("TRUNCATE jobs").await.expect("clear");
         let redis = app.state.redis.clone();
         let mailer = Mailer::smtp(&sink.url(), "Renkei <noreply@renkei.example>").expect("mailer");
-        let config = WorkerConfig { poll, lease_seconds: 5, shutdown_grace: Duration::from_secs(1), schedule: false };
+        let config = WorkerConfig { poll, ..support::config() };
         let w = Arc::new(Worker::new(
             app.db.db(),
             mailer,

@@ -3,19 +3,18 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)] // tests stop loudly on what they cannot set up
 
 use std::io::Read;
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::test::TestRequest;
 use renkei_core::mail::Mailer;
-use renkei_core::metrics::Metrics;
 use renkei_core::{Principal, Role};
 use renkei_tests::TestApp;
 use renkei_tests::smtp::SmtpSink;
 use renkei_tests::wait::{eventually, holds};
-use renkei_worker::{Worker, WorkerConfig};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+
+mod support;
 
 fn unzip(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("a zip");
@@ -37,14 +36,7 @@ fn this_fiscal_year() -> i32 {
 async fn a_prefecture_bundle_is_built_downloaded_and_audited() {
     let app = TestApp::new().await;
     let sink = SmtpSink::start().await;
-    let mailer = Mailer::smtp(&sink.url(), "Renkei <noreply@renkei.example>").expect("mailer");
-    let config = WorkerConfig {
-        poll: Duration::from_millis(100),
-        lease_seconds: 5,
-        shutdown_grace: Duration::from_secs(1),
-        schedule: false,
-    };
-    let worker = Worker::new(app.db.db(), mailer, Arc::new(Metrics::new("worker").expect("metrics")), config, None);
+    let worker = support::worker(&app, Mailer::smtp(&sink.url(), "Renkei <noreply@renkei.example>").expect("mailer"));
     worker.drain().await.expect("settle the fixture's jobs");
     // A Tokyo incident this fiscal year, besides the fixture's Osaka one.
     let admin = app.fx.hospital_admin(&app.fx.tokyo);
@@ -226,17 +218,9 @@ async fn a_failed_build_shows_as_failed_until_a_retry_succeeds() {
     let app = TestApp::new().await;
     let config = renkei_core::config::DatabaseConfig { statement_timeout_ms: 300, ..app.db.database_config() };
     let mail = std::env::temp_dir().join(format!("renkei-bundle-failed-{}", uuid::Uuid::new_v4()));
-    let worker = Worker::new(
+    let worker = support::worker_on(
         renkei_core::db::Db::connect(&config).expect("pool"),
         Mailer::files(mail.clone(), "Renkei <noreply@renkei.example>").expect("mailer"),
-        Arc::new(Metrics::new("worker").expect("metrics")),
-        WorkerConfig {
-            poll: Duration::from_millis(100),
-            lease_seconds: 5,
-            shutdown_grace: Duration::from_secs(1),
-            schedule: false,
-        },
-        None,
     );
     worker.drain().await.expect("settle the fixture's jobs");
     let official =

@@ -3,42 +3,19 @@
 //! and what it was about, never a recipient, subject or body.
 #![allow(clippy::expect_used, clippy::unwrap_used)] // tests stop loudly on what they cannot set up
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use diesel::QueryableByName;
 use diesel::sql_types::{Nullable, Text};
-use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
 use renkei_core::alerts::{IncidentClock, IncidentCreated, IncidentPhaseChanged, SendMail};
 use renkei_core::bundles::BuildBundle;
 use renkei_core::mail::Mailer;
-use renkei_core::metrics::Metrics;
 use renkei_tests::TestApp;
 use renkei_tests::smtp::SmtpSink;
-use renkei_worker::{Ran, Worker, WorkerConfig};
+use renkei_worker::Ran;
 use serde_json::json;
 
-fn worker(app: &TestApp, mailer: Mailer) -> Worker {
-    let config = WorkerConfig {
-        poll: Duration::from_millis(100),
-        lease_seconds: 5,
-        shutdown_grace: Duration::from_secs(1),
-        schedule: false,
-    };
-    Worker::new(app.db.db(), mailer, Arc::new(Metrics::new("worker").expect("metrics")), config, None)
-}
-
-async fn owner(app: &TestApp) -> AsyncPgConnection {
-    app.db.owner_conn().await
-}
-
-/// A test app without the fixture's jobs (emptied with TRUNCATE: row-level security lets no one
-/// delete a job not yet finished).
-async fn quiet_app() -> TestApp {
-    let app = TestApp::new().await;
-    owner(&app).await.batch_execute("TRUNCATE jobs").await.expect("clear fixture jobs");
-    app
-}
+mod support;
+use support::{owner, quiet_app, worker};
 
 #[derive(QueryableByName, Debug)]
 struct Stored {

@@ -4,17 +4,15 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)] // tests stop loudly on what they cannot set up
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Int2, Nullable, Text};
 use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
 use renkei_core::mail::Mailer;
-use renkei_core::metrics::Metrics;
 use renkei_tests::TestApp;
-use renkei_worker::{Worker, WorkerConfig};
+
+mod support;
 
 #[derive(QueryableByName)]
 struct Queued {
@@ -70,14 +68,7 @@ async fn periodic_work_is_queued_once_per_period_and_the_weekly_bundle_is_built(
     // The worker runs what was queued: the bundle jobs request the national bundle of FY2026,
     // which it then builds.
     let mail = std::env::temp_dir().join(format!("renkei-schedule-{}", uuid::Uuid::new_v4()));
-    let mailer = Mailer::files(mail.clone(), "Renkei <noreply@renkei.example>").expect("mailer");
-    let config = WorkerConfig {
-        poll: Duration::from_millis(100),
-        lease_seconds: 5,
-        shutdown_grace: Duration::from_secs(1),
-        schedule: false,
-    };
-    let worker = Worker::new(app.db.db(), mailer, Arc::new(Metrics::new("worker").expect("metrics")), config, None);
+    let worker = support::worker(&app, Mailer::files(mail.clone(), "Renkei <noreply@renkei.example>").expect("mailer"));
     worker.drain().await.expect("drain");
     #[derive(QueryableByName, Debug, PartialEq)]
     struct Bundle {

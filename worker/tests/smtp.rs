@@ -6,18 +6,14 @@
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
-use diesel::QueryableByName;
-use diesel::sql_types::BigInt;
-use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use diesel_async::SimpleAsyncConnection;
 use renkei_core::mail::Mailer;
-use renkei_core::metrics::Metrics;
 use renkei_tests::TestApp;
 use renkei_tests::smtp::{Received, Relay, Security};
 use renkei_tests::wait::{eventually, holds};
-use renkei_worker::{Ran, Worker, WorkerConfig};
+use renkei_worker::{Ran, Worker};
 use serde_json::json;
 
 const USER: &str = "renkei-alerts";
@@ -29,37 +25,17 @@ const SUBJECT: &str = "【Renkei】新規インシデント報告: 東京市民�
 const RECIPIENTS: [&str; 3] =
     ["mhlw@test.renkei.example", "東京-inspector@test.renkei.example", "東京-official@test.renkei.example"];
 
+mod support;
+use support::{count, owner, quiet_app};
+
 fn worker(app: &TestApp, url: &str, ca: Option<&Path>) -> Worker {
     let ca = ca.map(|p| std::fs::read(p).expect("the test authority"));
-    let mailer = Mailer::smtp_with_ca(url, FROM, ca.as_deref()).expect("mailer");
-    let config = WorkerConfig {
-        poll: Duration::from_millis(100),
-        lease_seconds: 5,
-        shutdown_grace: Duration::from_secs(1),
-        schedule: false,
-    };
-    Worker::new(app.db.db(), mailer, Arc::new(Metrics::new("worker").expect("metrics")), config, None)
-}
-
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
-async fn owner(app: &TestApp) -> AsyncPgConnection {
-    app.db.owner_conn().await
-}
-
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    let row: Count = diesel::sql_query(sql).get_result(&mut owner(app).await).await.expect(sql);
-    row.n
+    support::worker(app, Mailer::smtp_with_ca(url, FROM, ca.as_deref()).expect("mailer"))
 }
 
 /// A test app without the fixture's jobs, and a new Tokyo incident whose alert is queued.
 async fn incident_reported() -> TestApp {
-    let app = TestApp::new().await;
-    owner(&app).await.batch_execute("TRUNCATE jobs").await.expect("clear fixture jobs");
+    let app = quiet_app().await;
     let report = "mutation { reportIncident(input: { title: \"電子カルテ端末の暗号化\", kind: RANSOMWARE, discoveredAt: \"2026-11-20T07:30:00+09:00\", suspectedCyberAttack: true }) { id } }";
     app.gql(&app.fx.hospital_admin(&app.fx.tokyo), report, json!({})).await.ok();
     app

@@ -2,16 +2,13 @@
 //! and the worker's `job.run` spans continue it.
 #![allow(clippy::expect_used, clippy::unwrap_used)] // tests stop loudly on what they cannot set up
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use actix_web::test::TestRequest;
 use renkei_core::mail::Mailer;
-use renkei_core::metrics::Metrics;
 use renkei_tests::TestApp;
 use renkei_tests::smtp::SmtpSink;
 use renkei_tests::trace::{Capture, attr};
-use renkei_worker::{Worker, WorkerConfig};
+
+mod support;
 use serde_json::json;
 
 #[tokio::test]
@@ -35,14 +32,7 @@ async fn the_mail_an_incident_causes_is_in_the_requests_trace() {
     let incident = reply.ok()["reportIncident"]["id"].as_str().expect("id").to_owned();
 
     let sink = SmtpSink::start().await;
-    let mailer = Mailer::smtp(&sink.url(), "Renkei <noreply@renkei.example>").expect("mailer");
-    let config = WorkerConfig {
-        poll: Duration::from_millis(100),
-        lease_seconds: 5,
-        shutdown_grace: Duration::from_secs(1),
-        schedule: false,
-    };
-    let worker = Worker::new(app.db.db(), mailer, Arc::new(Metrics::new("worker").expect("metrics")), config, None);
+    let worker = support::worker(&app, Mailer::smtp(&sink.url(), "Renkei <noreply@renkei.example>").expect("mailer"));
     worker.drain().await.expect("drain");
     assert!(sink.received().iter().any(|m| m.body().contains(&incident)), "the alert went out");
 
