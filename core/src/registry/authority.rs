@@ -32,6 +32,13 @@ fn manages(p: &Principal, org: &Organisation) -> bool {
     }
 }
 
+/// The rule for an entry once read: a hospital admin was held to its own hospital before the
+/// read, so it passes; officials pass for the entries they manage; anyone else is refused with
+/// `refusal`.
+fn admin_or_manager(p: &Principal, org: &Organisation, refusal: &str) -> Result<()> {
+    if p.is(Role::HospitalAdmin) || manages(p, org) { Ok(()) } else { Err(Error::forbidden(refusal)) }
+}
+
 /// Registering an organisation of `kind` in `prefecture`.
 pub fn may_register(p: &Principal, kind: Kind, prefecture: i16) -> Result<()> {
     p.require(OFFICIALS, "register organisations")?;
@@ -69,11 +76,7 @@ pub fn may_assign_health_centre(p: &Principal) -> Result<()> {
 /// Changing the entry `org` once read: officials only the entries they manage (a hospital
 /// admin's own hospital was checked by [`may_change`]).
 pub fn may_change_entry(p: &Principal, org: &Organisation) -> Result<()> {
-    if p.is(Role::HospitalAdmin) || manages(p, org) {
-        Ok(())
-    } else {
-        Err(Error::forbidden("not allowed to change this organisation"))
-    }
+    admin_or_manager(p, org, "not allowed to change this organisation")
 }
 
 /// Inviting a user in `role` to organisation `organisation_id`, before it is read: a hospital
@@ -90,11 +93,7 @@ pub fn may_invite(p: &Principal, organisation_id: Uuid, role: Role) -> Result<()
 
 /// Managing the users of `org` once read.
 pub fn may_manage_users_of(p: &Principal, org: &Organisation) -> Result<()> {
-    if p.is(Role::HospitalAdmin) || manages(p, org) {
-        Ok(())
-    } else {
-        Err(Error::forbidden("not allowed to manage this organisation's users"))
-    }
+    admin_or_manager(p, org, "not allowed to manage this organisation's users")
 }
 
 /// Deactivating users at all.
@@ -127,11 +126,7 @@ pub fn may_manage_vendors_of(p: &Principal, hospital_id: Uuid) -> Result<()> {
 
 /// The same, once the hospital is read.
 pub fn may_manage_vendors_of_entry(p: &Principal, hospital: &Organisation) -> Result<()> {
-    if p.is(Role::HospitalAdmin) || manages(p, hospital) {
-        Ok(())
-    } else {
-        Err(Error::forbidden("not allowed to change this hospital's vendors"))
-    }
+    admin_or_manager(p, hospital, "not allowed to change this hospital's vendors")
 }
 
 /// Designating hospitals as critical infrastructure, and revoking it: the ministry's alone.
